@@ -1,0 +1,49 @@
+"""The `longtail` command: estimate, load, serve and manage the database."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from backend.cli import estimate_command
+
+# Each module adds one subcommand: register(subparsers) and run(args) -> exit code.
+COMMAND_MODULES = [estimate_command]
+
+
+class UsageError(Exception):
+    """Bad input from the command line; printed without a traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="longtail",
+        description="Estimate memorization and influence of training examples, and browse them.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in COMMAND_MODULES:
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    try:
+        return args.run(args) or 0
+    except (UsageError, ValueError) as error:
+        # Input errors (DatasetError, ConfigError, RunDirError are ValueErrors) carry
+        # a message that names the value and the fix, so no traceback is shown.
+        print(f"longtail {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"longtail {args.command}: interrupted; rerun the same command to resume",
+              file=sys.stderr)
+        return 130

@@ -1,0 +1,117 @@
+"""`longtail estimate`: run the trials of a run and write its estimates."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from tqdm import tqdm
+
+from compute.config import TrialConfig
+from compute.datasets import load_dataset
+from compute.engine import Execution
+from compute.estimate import estimate
+
+logger = logging.getLogger(__name__)
+DEFAULTS = TrialConfig()
+
+
+def _widths(text: str) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers such as 512,256, found {text!r}"
+        ) from None
+    if any(width <= 0 for width in widths):
+        raise argparse.ArgumentTypeError(f"widths must be positive, found {text!r}")
+    return widths
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "estimate",
+        help="train models on random subsets and estimate memorization and influence",
+        description="Train one model per trial on a random subset of the training set, "
+        "then estimate memorization, influence and consistency scores. Rerunning the "
+        "same command on an interrupted run resumes it.",
+    )
+    parser.add_argument("--dataset", default=DEFAULTS.dataset,
+                        help="mnist5k, digits or npz:PATH (default: %(default)s)")
+    parser.add_argument("--model", choices=["mlp", "cnn"], default=DEFAULTS.model,
+                        help="model architecture (default: %(default)s)")
+    parser.add_argument("--hidden", type=_widths, default=DEFAULTS.hidden,
+                        help="MLP hidden widths, comma-separated (default: 256)")
+    parser.add_argument("--channels", type=_widths, default=DEFAULTS.channels,
+                        help="CNN channels per convolution, comma-separated (default: 16,32)")
+    parser.add_argument("--trials", type=int, default=DEFAULTS.trials,
+                        help="number of trials, one model each (default: %(default)s)")
+    parser.add_argument("--subset-ratio", type=float, default=DEFAULTS.subset_ratio,
+                        help="fraction of training examples in each subset (default: %(default)s)")
+    parser.add_argument("--epochs", type=int, default=DEFAULTS.epochs,
+                        help="passes over each subset (default: %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size,
+                        help="examples per minibatch (default: %(default)s)")
+    parser.add_argument("--lr", type=float, default=DEFAULTS.learning_rate,
+                        help="peak SGD learning rate, decayed linearly to 0 (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=DEFAULTS.seed,
+                        help="seed of subsets, initial weights and minibatch order "
+                        "(default: %(default)s)")
+    parser.add_argument("--shard-size", type=int, default=DEFAULTS.shard_size,
+                        help="trials per shard file (default: %(default)s)")
+    parser.add_argument("--out", required=True, help="run directory to create or resume")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="CPU worker processes, one thread each (default: usable cores)")
+    parser.add_argument("--models-per-batch", type=int, default=None,
+                        help="models trained together (default: what fits in memory)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = TrialConfig(
+        dataset=args.dataset,
+        model=args.model,
+        hidden=args.hidden,
+        channels=args.channels,
+        trials=args.trials,
+        subset_ratio=args.subset_ratio,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        seed=args.seed,
+        shard_size=args.shard_size,
+    )
+    logger.info("loading dataset %s", config.dataset)
+    dataset = load_dataset(config.dataset)
+    logger.info(
+        "dataset %s: %d train and %d test examples, %d classes, fingerprint %s",
+        dataset.name, dataset.n_train, dataset.n_test, dataset.num_classes,
+        dataset.fingerprint()[:12],
+    )
+    execution = Execution(
+        device=args.device, workers=args.workers, models_per_batch=args.models_per_batch
+    )
+
+    bar = tqdm(total=config.trials, unit="model", desc="trials", dynamic_ncols=True)
+    first = {"done": None}
+
+    def progress(done: int, total: int) -> None:
+        if first["done"] is None:
+            # Trials stored by an earlier run should not count toward models per second.
+            first["done"] = done
+            bar.initial = done
+        bar.n = done
+        bar.refresh()
+
+    try:
+        run_dir = estimate(config, dataset, args.out, execution, progress)
+    finally:
+        bar.close()
+
+    summary = run_dir.read_manifest()["summary"]
+    print(
+        f"run {args.out}: {summary['trials']} trials, mean model test accuracy "
+        f"{summary['model_test_accuracy_mean']:.4f} (std {summary['model_test_accuracy_std']:.4f})"
+    )
+    return 0

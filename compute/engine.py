@@ -1,0 +1,287 @@
+"""The trial engine: trains every trial of a run, shard by shard, and resumes.
+
+On the CPU, one single-threaded worker process runs per usable core. A process
+with several threads slows down sharply as soon as anything else is busy on one
+of its cores, while one thread per process keeps its speed, so the run does not
+depend on having the machine to itself. On CUDA one process trains large batches
+of models at once.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import math
+import multiprocessing
+import os
+import queue
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from compute.config import ConfigError, TrialConfig
+from compute.datasets import Dataset
+from compute.models import build_model, bytes_per_model, pixel_statistics, prepare_inputs
+from compute.rundir import RunDir, shard_ranges
+from compute.subsets import membership_mask
+from compute.trainer import TrialData, run_batch
+
+logger = logging.getLogger(__name__)
+
+# Rows of the evaluation pass that one model holds activations for at once.
+EVAL_CHUNK = 256
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How a run executes. None picks the default for the device."""
+
+    device: str = "cpu"
+    # CPU worker processes, each single-threaded; defaults to the usable cores.
+    workers: int | None = None
+    # Models trained together in one batched pass; defaults to what fits.
+    models_per_batch: int | None = None
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def _cache_bytes_per_core() -> int:
+    """Return the last-level cache size divided by the cores, or 16 MiB if unknown."""
+    for index in (3, 2):
+        path = Path(f"/sys/devices/system/cpu/cpu0/cache/index{index}/size")
+        try:
+            text = path.read_text().strip()
+        except OSError:
+            continue
+        scale = {"K": 1024, "M": 1024**2}.get(text[-1], 1)
+        return int(text.rstrip("KM")) * scale // max(1, usable_cores())
+    return 16 * 1024**2
+
+
+def _available_memory(device: torch.device) -> int:
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return free
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return 4 * 1024**3
+
+
+def resolve_device(name: str) -> torch.device:
+    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
+        raise ConfigError(f"device must be 'cpu' or 'cuda', found {name!r}")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            f"device {name!r} requested but PyTorch finds no CUDA GPU; use --device cpu"
+        )
+    return device
+
+
+def plan_models_per_batch(
+    config: TrialConfig, dataset: Dataset, device: torch.device, workers: int
+) -> int:
+    """Return how many models to train together on this device.
+
+    On CUDA the limit is half the free memory. On the CPU it is the number whose
+    training state fits in the worker's share of the last-level cache, because
+    the optimizer pass over weights that spill out of cache is memory-bound.
+    """
+    model = build_model(config, dataset.image_shape, dataset.num_classes)
+    state, activations = bytes_per_model(model, config.batch_size, EVAL_CHUNK)
+    memory_limit = _available_memory(device) // (2 * workers) // (state + activations)
+    if device.type == "cuda":
+        count = memory_limit
+    else:
+        count = min(memory_limit, _cache_bytes_per_core() // state)
+    return int(max(1, min(count, config.trials, 4096)))
+
+
+class _Trainer:
+    """What one process needs to train shards: data on the device, the model, the run."""
+
+    def __init__(
+        self,
+        config: TrialConfig,
+        dataset: Dataset,
+        run_path: str,
+        device: str,
+        models_per_batch: int,
+        progress_queue=None,
+    ) -> None:
+        self.config = config
+        self.run = RunDir(run_path)
+        self.device = torch.device(device)
+        self.models_per_batch = models_per_batch
+        self.progress_queue = progress_queue
+        self.n_train = dataset.n_train
+        self.m = config.subset_size(dataset.n_train)
+        self.model = build_model(config, dataset.image_shape, dataset.num_classes)
+        mean, std = pixel_statistics(dataset.x_train)
+        self.data = TrialData(
+            x_train=prepare_inputs(dataset.x_train, config.model, mean, std).to(self.device),
+            y_train=torch.from_numpy(dataset.y_train).to(self.device),
+            x_test=prepare_inputs(dataset.x_test, config.model, mean, std).to(self.device),
+            y_test=torch.from_numpy(dataset.y_test).to(self.device),
+        )
+
+    def train_shards(self, shards: list[tuple[int, int, int]], progress=None) -> list[float]:
+        """Train the trials of the given shards and write each shard file."""
+        trials = np.concatenate([np.arange(start, stop) for _, start, stop in shards])
+        mask = membership_mask(self.config.seed, trials, self.n_train, self.m)
+        subsets = np.nonzero(mask)[1].reshape(len(trials), self.m)
+        train_correct = np.zeros((len(trials), self.n_train), dtype=bool)
+        test_correct = np.zeros((len(trials), len(self.data.y_test)), dtype=bool)
+
+        for first in range(0, len(trials), self.models_per_batch):
+            rows = slice(first, first + self.models_per_batch)
+            outcome = run_batch(
+                self.model, self.data, subsets[rows], trials[rows].tolist(), self.config
+            )
+            train_correct[rows] = outcome.train_correct
+            test_correct[rows] = outcome.test_correct
+            done = len(trials[rows])
+            if progress is not None:
+                progress(done)
+            if self.progress_queue is not None:
+                self.progress_queue.put(done)
+
+        accuracies = []
+        offset = 0
+        for shard, start, stop in shards:
+            rows = slice(offset, offset + stop - start)
+            self.run.write_shard(
+                shard, trials[rows], mask[rows], train_correct[rows], test_correct[rows]
+            )
+            accuracies.extend(test_correct[rows].mean(axis=1).tolist())
+            offset += stop - start
+        return accuracies
+
+
+_worker: _Trainer | None = None
+
+
+def _start_worker(*args) -> None:
+    global _worker
+    # One thread per process: see the module docstring for why.
+    torch.set_num_threads(1)
+    _worker = _Trainer(*args)
+
+
+def _train_in_worker(shard: tuple[int, int, int]) -> list[float]:
+    assert _worker is not None, "worker used before its initializer ran"
+    return _worker.train_shards([shard])
+
+
+def run_trials(
+    config: TrialConfig,
+    dataset: Dataset,
+    run: RunDir,
+    execution: Execution = Execution(),
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
+    """Train every trial that has no shard file yet; return execution statistics.
+
+    `progress(done, total)` is called with trial counts as batches finish.
+    """
+    device = resolve_device(execution.device)
+    workers = 1 if device.type == "cuda" else (execution.workers or usable_cores())
+    if workers < 1:
+        raise ConfigError(f"workers must be positive, found {workers}")
+    per_batch = execution.models_per_batch or plan_models_per_batch(
+        config, dataset, device, workers
+    )
+    run.start(config, dataset, {**asdict(execution), "workers": workers,
+                                "models_per_batch": per_batch})
+
+    shards = shard_ranges(config.trials, config.shard_size)
+    finished = run.finished_shards()
+    pending = [shard for shard in shards if shard[0] not in finished]
+    done = sum(stop - start for number, start, stop in shards if number in finished)
+    logger.info(
+        "run %s: %d of %d trials already stored, %d shards to train on %s with %d "
+        "worker(s), %d models per batch",
+        run.path, done, config.trials, len(pending), device, workers, per_batch,
+    )
+    if progress is not None:
+        progress(done, config.trials)
+
+    started = time.perf_counter()
+    trained = 0
+
+    def advance(count: int) -> None:
+        nonlocal trained
+        trained += count
+        if progress is not None:
+            progress(done + trained, config.trials)
+
+    if not pending:
+        pass
+    elif workers == 1:
+        trainer = _Trainer(config, dataset, str(run.path), str(device), per_batch)
+        previous_threads = torch.get_num_threads()
+        if device.type == "cpu":
+            torch.set_num_threads(1)
+        try:
+            # On CUDA consecutive shards share one batch when it has room for them.
+            group = max(1, per_batch // config.shard_size) if device.type == "cuda" else 1
+            for first in range(0, len(pending), group):
+                trainer.train_shards(pending[first : first + group], progress=advance)
+        finally:
+            torch.set_num_threads(previous_threads)
+    else:
+        _train_in_pool(config, dataset, run, device, workers, per_batch, pending, advance)
+
+    seconds = time.perf_counter() - started
+    rate = trained / seconds if seconds > 0 else math.nan
+    logger.info("trained %d models in %.1f s (%.2f models/s)", trained, seconds, rate)
+    return {
+        "device": str(device),
+        "workers": workers,
+        "models_per_batch": per_batch,
+        "trained": trained,
+        "train_seconds": seconds,
+        "models_per_second": rate,
+    }
+
+
+def _train_in_pool(config, dataset, run, device, workers, per_batch, pending, advance) -> None:
+    context = multiprocessing.get_context("spawn")
+    progress_queue = context.Queue()
+    with concurrent.futures.ProcessPoolExecutor(
+        max_workers=min(workers, len(pending)),
+        mp_context=context,
+        initializer=_start_worker,
+        initargs=(config, dataset, str(run.path), str(device), per_batch, progress_queue),
+    ) as pool:
+        futures = [pool.submit(_train_in_worker, shard) for shard in pending]
+        try:
+            remaining = set(futures)
+            while remaining:
+                finished, remaining = concurrent.futures.wait(remaining, timeout=0.5)
+                _drain(progress_queue, advance)
+                for future in finished:
+                    future.result()  # re-raises a worker's error here
+            _drain(progress_queue, advance)
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+
+
+def _drain(progress_queue, advance) -> None:
+    while True:
+        try:
+            advance(progress_queue.get_nowait())
+        except queue.Empty:
+            return

@@ -1,0 +1,104 @@
+"""The estimate stage: trials in, estimates.npz and influence matrices out."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from compute.config import TrialConfig
+from compute.datasets import Dataset
+from compute.engine import Execution, run_trials
+from compute.estimators import DEFAULT_BLOCK_ROWS, estimate_memorization, iter_influence_blocks
+from compute.rundir import ESTIMATES, INFLUENCE, INFLUENCE_SE, RunDir, atomic_write
+
+logger = logging.getLogger(__name__)
+
+
+def write_estimates(run: RunDir, block_rows: int = DEFAULT_BLOCK_ROWS) -> dict:
+    """Compute every estimate from the run's shards and write them; return a summary."""
+    started = time.perf_counter()
+    manifest = run.read_manifest()
+    outcomes = run.read_trials()
+    dataset = manifest["dataset"]
+
+    memorization = estimate_memorization(outcomes.mask, outcomes.train_correct)
+    missing = int(memorization.missing.sum())
+    labels = _labels(run)
+    arrays = {
+        "mem": memorization.mem,
+        "mem_se": memorization.mem_se,
+        "consistency": memorization.consistency,
+        "consistency_se": memorization.consistency_se,
+        "in_trials": memorization.in_trials,
+        "out_trials": memorization.out_trials,
+        "train_labels": labels[0],
+        "test_labels": labels[1],
+        "train_accuracy": outcomes.train_correct.mean(axis=0),
+        "test_accuracy": outcomes.test_correct.mean(axis=0),
+        "trial_test_accuracy": outcomes.test_accuracy,
+    }
+    atomic_write(run.path / ESTIMATES, lambda handle: np.savez(handle, **arrays))
+
+    shape = (dataset["n_train"], dataset["n_test"])
+    for name, index in ((INFLUENCE, 1), (INFLUENCE_SE, 2)):
+        _write_matrix(run, name, shape, outcomes, index, block_rows)
+
+    summary = {
+        "trials": int(len(outcomes.trials)),
+        "missing_mem": missing,
+        "model_test_accuracy_mean": float(outcomes.test_accuracy.mean()),
+        "model_test_accuracy_std": float(outcomes.test_accuracy.std()),
+        "estimate_seconds": time.perf_counter() - started,
+    }
+    logger.info(
+        "estimates of %d trials written to %s: mean model test accuracy %.4f (std %.4f), "
+        "%d training examples without a memorization estimate",
+        summary["trials"], run.path, summary["model_test_accuracy_mean"],
+        summary["model_test_accuracy_std"], missing,
+    )
+    return summary
+
+
+def _labels(run: RunDir) -> tuple[np.ndarray, np.ndarray]:
+    dataset = run.load_dataset()
+    return dataset.y_train, dataset.y_test
+
+
+def _write_matrix(run, name, shape, outcomes, index, block_rows) -> None:
+    # Written block by block into a memory-mapped .npy, so the whole n x n'
+    # matrix never has to fit in memory.
+    def write(handle) -> None:
+        np.lib.format.write_array_header_1_0(
+            handle, {"descr": "<f4", "fortran_order": False, "shape": shape}
+        )
+        for block in iter_influence_blocks(outcomes.mask, outcomes.test_correct, block_rows):
+            handle.write(np.ascontiguousarray(block[index], dtype="<f4").tobytes())
+
+    atomic_write(run.path / name, write)
+
+
+def estimate(
+    config: TrialConfig,
+    dataset: Dataset,
+    out: str,
+    execution: Execution = Execution(),
+    progress: Callable[[int, int], None] | None = None,
+) -> RunDir:
+    """Run (or resume) every trial of a run, then write its estimates."""
+    run = RunDir(out)
+    stats = run_trials(config, dataset, run, execution, progress)
+    summary = write_estimates(run)
+
+    manifest = run.read_manifest()
+    manifest["timings"] = {
+        "train_seconds": stats["train_seconds"],
+        "models_per_second": stats["models_per_second"],
+        "estimate_seconds": summary["estimate_seconds"],
+    }
+    manifest["summary"] = summary
+    manifest["complete"] = True
+    run.write_manifest(manifest)
+    return run

@@ -1,0 +1,313 @@
+"""The run directory: manifest, trial shards and estimates, with their reader.
+
+Layout (documented for users in docs/run-format.md):
+
+    manifest.json          config, dataset summary and fingerprint, seed, versions, timings
+    shards/shard-NNNNNN.npz  trials, bit-packed membership and correctness, test accuracy
+    estimates.npz          per-example estimates and labels
+    influence.npy          float32 (n_train, n_test), NaN where missing; open with mmap
+    influence_se.npy       float32 (n_train, n_test), standard errors of influence.npy
+
+Every file is written to a temporary name in the same directory and renamed, so a
+reader sees either the whole file or none of it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from compute.config import TrialConfig
+from compute.datasets import Dataset, load_dataset
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+SHARD_DIR = "shards"
+ESTIMATES = "estimates.npz"
+INFLUENCE = "influence.npy"
+INFLUENCE_SE = "influence_se.npy"
+
+
+class RunDirError(ValueError):
+    """A run directory is missing, corrupt, or made for another config or dataset."""
+
+
+@dataclass
+class TrialOutcomes:
+    """All trials of a run, in trial order."""
+
+    trials: np.ndarray  # int64 (t,)
+    mask: np.ndarray  # bool (t, n)
+    train_correct: np.ndarray  # bool (t, n)
+    test_correct: np.ndarray  # bool (t, n')
+    test_accuracy: np.ndarray  # float64 (t,)
+
+
+def package_versions() -> dict:
+    import torch
+
+    from compute import __version__
+
+    return {
+        "longtail": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "torch": torch.__version__,
+    }
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call `write(handle)` on a temporary file beside `path`, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = tempfile.NamedTemporaryFile(
+        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+    )
+    try:
+        with handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(handle.name, path)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+
+
+def shard_name(shard: int) -> str:
+    return f"shard-{shard:06d}.npz"
+
+
+def shard_ranges(trials: int, shard_size: int) -> list[tuple[int, int, int]]:
+    """Return (shard number, first trial, end trial) for every shard of a run."""
+    return [
+        (number, start, min(start + shard_size, trials))
+        for number, start in enumerate(range(0, trials, shard_size))
+    ]
+
+
+class RunDir:
+    """Read and write one run directory."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    # Manifest.
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / MANIFEST
+
+    def exists(self) -> bool:
+        return self.manifest_path.is_file()
+
+    def read_manifest(self) -> dict:
+        if not self.exists():
+            raise RunDirError(
+                f"{self.path} is not a run directory: {MANIFEST} not found; "
+                "create one with 'longtail estimate --out DIR'"
+            )
+        try:
+            manifest = json.loads(self.manifest_path.read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise RunDirError(f"{self.manifest_path} is not valid JSON: {error}") from error
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise RunDirError(
+                f"{self.manifest_path} has format version {manifest.get('format_version')!r}, "
+                f"this Longtail reads version {FORMAT_VERSION}"
+            )
+        return manifest
+
+    def write_manifest(self, manifest: dict) -> None:
+        text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+        atomic_write(self.manifest_path, lambda handle: handle.write(text.encode()))
+
+    def start(self, config: TrialConfig, dataset: Dataset, execution: dict) -> dict:
+        """Create the manifest of a new run, or check an existing one and return it.
+
+        An existing run must have the same config and dataset fingerprint, else
+        resuming it would mix trials of two different experiments.
+        """
+        described = dataset.describe()
+        if self.exists():
+            manifest = self.read_manifest()
+            differences = [
+                f"{key}: stored {manifest['config'].get(key)!r}, requested {value!r}"
+                for key, value in config.to_dict().items()
+                if manifest["config"].get(key) != value
+            ]
+            if manifest["dataset"]["fingerprint"] != described["fingerprint"]:
+                differences.append(
+                    f"dataset fingerprint: stored {manifest['dataset']['fingerprint'][:12]}, "
+                    f"requested {described['fingerprint'][:12]}"
+                )
+            if differences:
+                raise RunDirError(
+                    f"{self.path} holds a run with another config or dataset "
+                    f"({'; '.join(differences)}); pass a new --out directory, or delete "
+                    "this one to start over"
+                )
+            manifest["execution"] = execution
+            self.write_manifest(manifest)
+            return manifest
+
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "config": config.to_dict(),
+            "dataset": described,
+            "seed": config.seed,
+            "subset_size": config.subset_size(dataset.n_train),
+            "versions": package_versions(),
+            "execution": execution,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "timings": {},
+            "complete": False,
+        }
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.write_manifest(manifest)
+        return manifest
+
+    @property
+    def config(self) -> TrialConfig:
+        return TrialConfig.from_dict(self.read_manifest()["config"])
+
+    def load_dataset(self) -> Dataset:
+        """Load the run's dataset again and check that its content is unchanged."""
+        manifest = self.read_manifest()
+        dataset = load_dataset(manifest["config"]["dataset"])
+        if dataset.fingerprint() != manifest["dataset"]["fingerprint"]:
+            raise RunDirError(
+                f"dataset {manifest['config']['dataset']!r} has changed since run {self.path} "
+                "was computed (fingerprints differ); restore the original data or rerun"
+            )
+        return dataset
+
+    # Shards.
+
+    def shard_path(self, shard: int) -> Path:
+        return self.path / SHARD_DIR / shard_name(shard)
+
+    def write_shard(
+        self,
+        shard: int,
+        trials: np.ndarray,
+        mask: np.ndarray,
+        train_correct: np.ndarray,
+        test_correct: np.ndarray,
+    ) -> None:
+        arrays = {
+            "trials": trials.astype(np.int64),
+            "n_train": np.int64(mask.shape[1]),
+            "n_test": np.int64(test_correct.shape[1]),
+            "mask": np.packbits(mask, axis=1),
+            "train_correct": np.packbits(train_correct, axis=1),
+            "test_correct": np.packbits(test_correct, axis=1),
+            "test_accuracy": test_correct.mean(axis=1),
+        }
+        atomic_write(self.shard_path(shard), lambda handle: np.savez(handle, **arrays))
+
+    def read_shard(self, shard: int) -> TrialOutcomes:
+        path = self.shard_path(shard)
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                n_train, n_test = int(archive["n_train"]), int(archive["n_test"])
+                return TrialOutcomes(
+                    trials=archive["trials"],
+                    mask=np.unpackbits(archive["mask"], axis=1, count=n_train).astype(bool),
+                    train_correct=np.unpackbits(
+                        archive["train_correct"], axis=1, count=n_train
+                    ).astype(bool),
+                    test_correct=np.unpackbits(
+                        archive["test_correct"], axis=1, count=n_test
+                    ).astype(bool),
+                    test_accuracy=archive["test_accuracy"].astype(np.float64),
+                )
+        except (OSError, KeyError, ValueError) as error:
+            raise RunDirError(f"shard {path} is unreadable: {error}") from error
+
+    def finished_shards(self) -> set[int]:
+        """Return the numbers of shards whose files exist."""
+        folder = self.path / SHARD_DIR
+        if not folder.is_dir():
+            return set()
+        numbers = set()
+        for path in folder.glob("shard-*.npz"):
+            stem = path.stem.removeprefix("shard-")
+            if stem.isdigit():
+                numbers.add(int(stem))
+        return numbers
+
+    def read_trials(self) -> TrialOutcomes:
+        """Read every shard and check that together they hold trials 0..t-1 once each."""
+        manifest = self.read_manifest()
+        config = TrialConfig.from_dict(manifest["config"])
+        n_train, n_test = manifest["dataset"]["n_train"], manifest["dataset"]["n_test"]
+        parts = []
+        for shard, start, stop in shard_ranges(config.trials, config.shard_size):
+            if not self.shard_path(shard).is_file():
+                raise RunDirError(
+                    f"{self.path}: shard {shard} (trials {start}..{stop - 1}) is missing; "
+                    "rerun the same estimate command to finish the run"
+                )
+            part = self.read_shard(shard)
+            if not np.array_equal(part.trials, np.arange(start, stop)):
+                raise RunDirError(
+                    f"shard {self.shard_path(shard)} holds trials {part.trials[:3]}..., "
+                    f"expected {start}..{stop - 1}"
+                )
+            if part.mask.shape[1] != n_train or part.test_correct.shape[1] != n_test:
+                raise RunDirError(
+                    f"shard {self.shard_path(shard)} has {part.mask.shape[1]} train and "
+                    f"{part.test_correct.shape[1]} test columns, the manifest says "
+                    f"{n_train} and {n_test}"
+                )
+            parts.append(part)
+        return TrialOutcomes(
+            trials=np.concatenate([part.trials for part in parts]),
+            mask=np.concatenate([part.mask for part in parts]),
+            train_correct=np.concatenate([part.train_correct for part in parts]),
+            test_correct=np.concatenate([part.test_correct for part in parts]),
+            test_accuracy=np.concatenate([part.test_accuracy for part in parts]),
+        )
+
+    # Estimates.
+
+    def read_estimates(self) -> dict[str, np.ndarray]:
+        """Return every array of estimates.npz (see docs/run-format.md for the keys)."""
+        path = self.path / ESTIMATES
+        if not path.is_file():
+            raise RunDirError(
+                f"{path} not found: the run has no estimates yet; rerun the estimate command"
+            )
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                return {key: archive[key] for key in archive.files}
+        except (OSError, ValueError) as error:
+            raise RunDirError(f"{path} is unreadable: {error}") from error
+
+    def influence(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return memory-mapped (n_train, n_test) influence and standard-error arrays."""
+        arrays = []
+        for name in (INFLUENCE, INFLUENCE_SE):
+            path = self.path / name
+            try:
+                arrays.append(np.load(path, mmap_mode="r", allow_pickle=False))
+            except (OSError, ValueError) as error:
+                raise RunDirError(f"{path} is missing or unreadable: {error}") from error
+        return arrays[0], arrays[1]
+
+    def iter_influence_rows(
+        self, block_rows: int = 1024
+    ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """Yield (first train index, infl block, infl_se block), reading one block at a time."""
+        infl, infl_se = self.influence()
+        for start in range(0, infl.shape[0], block_rows):
+            stop = start + block_rows
+            yield start, np.asarray(infl[start:stop]), np.asarray(infl_se[start:stop])

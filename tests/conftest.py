@@ -1,0 +1,36 @@
+"""Shared fixtures: small real datasets and helpers for subprocess runs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_longtail(*args: str, timeout: float = 300, check: bool = True):
+    """Run the `longtail` command in a subprocess, as a user would."""
+    result = subprocess.run(
+        [sys.executable, "-m", "backend.cli", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"longtail {' '.join(args)} exited {result.returncode}\n{result.stderr}"
+        )
+    return result
+
+
+@pytest.fixture(scope="session")
+def digits():
+    from compute.datasets import load_dataset
+
+    return load_dataset("digits")
