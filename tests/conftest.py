@@ -34,3 +34,19 @@ def digits():
     from compute.datasets import load_dataset
 
     return load_dataset("digits")
+
+
+@pytest.fixture(scope="session")
+def digits_run(tmp_path_factory) -> Path:
+    """A complete run directory of real training on scikit-learn's digits (about 15 s).
+
+    64 trials of the default MLP for 5 epochs: enough for every example to have
+    estimates, small enough to share across the store, API and browser tests.
+    Treat it as read-only.
+    """
+    out = tmp_path_factory.mktemp("runs") / "digits"
+    run_longtail(
+        "estimate", "--dataset", "digits", "--trials", "64", "--epochs", "5",
+        "--shard-size", "16", "--out", str(out),
+    )
+    return out

@@ -1,0 +1,1 @@
+"""The store: SQLAlchemy models of runs and estimates, and the code that loads them."""
