@@ -30,7 +30,7 @@ class TrialConfig:
     # Examples per minibatch of each model.
     batch_size: int = 128
     # Peak learning rate of SGD with Nesterov momentum; it decays linearly to 0.
-    learning_rate: float = 0.05
+    learning_rate: float = 0.15
     momentum: float = 0.9
     weight_decay: float = 5e-4
     seed: int = 0

@@ -47,7 +47,7 @@ def write_estimates(run: RunDir, block_rows: int = DEFAULT_BLOCK_ROWS) -> dict:
         _write_matrix(run, name, shape, outcomes, index, block_rows)
 
     summary = {
-        "trials": int(len(outcomes.trials)),
+        "trials": len(outcomes.trials),
         "missing_mem": missing,
         "model_test_accuracy_mean": float(outcomes.test_accuracy.mean()),
         "model_test_accuracy_std": float(outcomes.test_accuracy.std()),

@@ -56,7 +56,7 @@ def _labels(path: Path, key: str, array: np.ndarray, count: int) -> np.ndarray:
         if not whole.all():
             bad = int(np.flatnonzero(~whole)[0])
             raise DatasetError(
-                f"{path}: '{key}' must contain integer labels, found {array[bad]!r} at index "
+                f"{path}: '{key}' must contain integer labels, found {array[bad].item()!r} at index "
                 f"{bad}; save labels as integers 0..K-1"
             )
         return array.astype(np.int64)

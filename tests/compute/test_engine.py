@@ -1,0 +1,119 @@
+"""The trial engine on real digits: determinism, resume, run directory checks."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from compute.config import TrialConfig
+from compute.engine import Execution
+from compute.estimate import estimate
+from compute.rundir import RunDir, RunDirError
+from tests.conftest import REPO
+
+SMALL = TrialConfig(dataset="digits", hidden=(32,), trials=24, epochs=2, shard_size=4)
+
+
+def estimates_of(run: RunDir) -> dict[str, np.ndarray]:
+    arrays = run.read_estimates()
+    infl, infl_se = run.influence()
+    arrays["influence"] = np.asarray(infl)
+    arrays["influence_se"] = np.asarray(infl_se)
+    return arrays
+
+
+def assert_same_estimates(first: dict, second: dict) -> None:
+    assert sorted(first) == sorted(second)
+    for key in first:
+        assert np.array_equal(first[key], second[key], equal_nan=True), f"{key} differs"
+
+
+def test_same_seed_identical_estimates(digits, tmp_path):
+    one = estimate(SMALL, digits, tmp_path / "one", Execution(workers=1))
+    two = estimate(SMALL, digits, tmp_path / "two", Execution(workers=2, models_per_batch=3))
+    assert_same_estimates(estimates_of(one), estimates_of(two))
+
+
+def test_other_seed_other_estimates(digits, tmp_path):
+    one = estimate(SMALL, digits, tmp_path / "one", Execution(workers=1))
+    other = TrialConfig(**{**SMALL.to_dict(), "seed": 1, "hidden": (32,), "channels": (16, 32)})
+    two = estimate(other, digits, tmp_path / "two", Execution(workers=1))
+    assert not np.array_equal(one.read_estimates()["mem"], two.read_estimates()["mem"])
+
+
+def test_estimates_shapes_and_ranges(digits, tmp_path):
+    run = estimate(SMALL, digits, tmp_path / "run", Execution(workers=1))
+    arrays = run.read_estimates()
+    infl, infl_se = run.influence()
+    manifest = run.read_manifest()
+
+    assert arrays["mem"].shape == (digits.n_train,)
+    assert infl.shape == (digits.n_train, digits.n_test)
+    assert infl_se.shape == infl.shape
+    assert np.array_equal(arrays["train_labels"], digits.y_train)
+    assert np.array_equal(arrays["test_labels"], digits.y_test)
+    finite = np.isfinite(arrays["mem"])
+    assert np.all(np.abs(arrays["mem"][finite]) <= 1)
+    assert np.all(np.abs(infl[np.isfinite(infl)]) <= 1)
+    assert np.all(arrays["in_trials"] + arrays["out_trials"] == SMALL.trials)
+    assert manifest["complete"] is True
+    assert manifest["dataset"]["fingerprint"] == digits.fingerprint()
+    assert manifest["config"] == SMALL.to_dict()
+    assert manifest["subset_size"] == round(0.7 * digits.n_train)
+    assert set(manifest["versions"]) >= {"longtail", "python", "numpy", "torch"}
+    assert manifest["timings"]["train_seconds"] > 0
+
+
+def test_resume_after_kill_equals_uninterrupted(digits, tmp_path):
+    reference = estimate(SMALL, digits, tmp_path / "reference", Execution(workers=1))
+
+    out = tmp_path / "killed"
+    command = [
+        sys.executable, "-m", "backend.cli", "estimate", "--dataset", "digits",
+        "--hidden", "32", "--trials", "24", "--epochs", "2", "--shard-size", "4",
+        "--workers", "1", "--out", str(out),
+    ]
+    process = subprocess.Popen(command, cwd=REPO, stderr=subprocess.DEVNULL)
+    run = RunDir(out)
+    deadline = time.monotonic() + 120
+    while len(run.finished_shards()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    stored = run.finished_shards()
+    assert 2 <= len(stored) < 6, f"kill landed after {len(stored)} of 6 shards"
+    assert not (out / "estimates.npz").exists()
+
+    resumed = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{len(stored) * 4} of 24 trials already stored" in resumed.stderr
+    assert_same_estimates(estimates_of(reference), estimates_of(run))
+
+
+def test_resume_rejects_other_config(digits, tmp_path):
+    estimate(SMALL, digits, tmp_path / "run", Execution(workers=1))
+    changed = TrialConfig(**{**SMALL.to_dict(), "epochs": 3, "hidden": (32,)})
+    with pytest.raises(RunDirError, match=r"epochs: stored 2, requested 3"):
+        estimate(changed, digits, tmp_path / "run", Execution(workers=1))
+
+
+def test_resume_rejects_other_dataset(digits, tmp_path):
+    estimate(SMALL, digits, tmp_path / "run", Execution(workers=1))
+    flipped = type(digits)(
+        name=digits.name, x_train=digits.x_train, y_train=(digits.y_train + 1) % 10,
+        x_test=digits.x_test, y_test=digits.y_test, class_names=digits.class_names,
+    )
+    with pytest.raises(RunDirError, match="dataset fingerprint"):
+        estimate(SMALL, flipped, tmp_path / "run", Execution(workers=1))
+
+
+def test_missing_shard_named_on_read(digits, tmp_path):
+    run = estimate(SMALL, digits, tmp_path / "run", Execution(workers=1))
+    run.shard_path(3).unlink()
+    with pytest.raises(RunDirError, match=r"shard 3 \(trials 12..15\) is missing"):
+        run.read_trials()
