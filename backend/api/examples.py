@@ -1,0 +1,70 @@
+"""JSON routes of examples: one example, its top influences, and a class's gallery."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from backend.deps import RunDep, SessionDep
+from backend.params import (
+    MAX_LIMIT,
+    LabelPath,
+    MemMax,
+    MemMin,
+    Order,
+    Page,
+    PerPage,
+    TestIndex,
+    TrainIndex,
+)
+from backend.queries.examples import read_example, read_influences
+from backend.queries.gallery import read_gallery
+from backend.schemas import ExamplePublic, GalleryPublic, InfluencesPublic
+
+router = APIRouter(prefix="/api/runs/{run}", tags=["examples"])
+
+InfluenceLimit = Annotated[int, Query(ge=0, le=MAX_LIMIT, description="Number of pairs.")]
+
+
+@router.get("/train/{index}", response_model=ExamplePublic)
+def read_train_example(session: SessionDep, run: RunDep, index: TrainIndex) -> ExamplePublic:
+    """Read a training example: label, mem, consistency score, trial counts."""
+    return read_example(session, run, "train", index)
+
+
+@router.get("/test/{index}", response_model=ExamplePublic)
+def read_test_example(session: SessionDep, run: RunDep, index: TestIndex) -> ExamplePublic:
+    """Read a test example: label and the fraction of models correct on it."""
+    return read_example(session, run, "test", index)
+
+
+@router.get("/train/{index}/influences", response_model=InfluencesPublic)
+def read_train_influences(
+    session: SessionDep, run: RunDep, index: TrainIndex, limit: InfluenceLimit = 10
+) -> InfluencesPublic:
+    """List the test examples that a training example influences most."""
+    return read_influences(session, run, "train", index, limit)
+
+
+@router.get("/test/{index}/influences", response_model=InfluencesPublic)
+def read_test_influences(
+    session: SessionDep, run: RunDep, index: TestIndex, limit: InfluenceLimit = 10
+) -> InfluencesPublic:
+    """List the training examples that influence a test example most."""
+    return read_influences(session, run, "test", index, limit)
+
+
+@router.get("/classes/{label}/examples", response_model=GalleryPublic)
+def read_class_gallery(
+    session: SessionDep,
+    run: RunDep,
+    label: LabelPath,
+    order: Order = "desc",
+    mem_min: MemMin = None,
+    mem_max: MemMax = None,
+    page: Page = 1,
+    per_page: PerPage = 60,
+) -> GalleryPublic:
+    """List one page of a class's training examples sorted by mem, within a mem range."""
+    return read_gallery(session, run, label, order, mem_min, mem_max, page, per_page)

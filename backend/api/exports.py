@@ -1,0 +1,89 @@
+"""CSV exports of a gallery and of a pair selection, with the same filters as their pages."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+from sqlalchemy import select
+
+from backend.deps import RunDep, SessionDep
+from backend.params import LabelPath, MemMax, MemMin, Order, SelectionDep
+from backend.queries.examples import check_label
+from backend.queries.gallery import gallery_filters, read_gallery
+from backend.queries.pairs import selection_filters
+from backend.store.models import Example, Influence
+
+router = APIRouter(prefix="/api/runs/{run}", tags=["exports"])
+
+# Rows fetched from the database per chunk of CSV sent.
+CHUNK_ROWS = 5000
+
+GALLERY_COLUMNS = (
+    "index", "label", "mem", "mem_se", "consistency", "consistency_se",
+    "in_trials", "out_trials", "accuracy",
+)
+PAIR_COLUMNS = (
+    "train_index", "test_index", "train_label", "test_label", "train_mem", "infl", "infl_se",
+)
+
+
+def _csv_lines(header: tuple[str, ...], rows) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    for chunk in rows.partitions(CHUNK_ROWS):
+        writer.writerows(chunk)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    yield buffer.getvalue()
+
+
+def _csv_response(filename: str, header: tuple[str, ...], rows) -> StreamingResponse:
+    return StreamingResponse(
+        _csv_lines(header, rows),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.get("/classes/{label}/examples.csv", response_class=StreamingResponse,
+            responses={200: {"content": {"text/csv": {}}}})
+def export_gallery(
+    session: SessionDep,
+    run: RunDep,
+    label: LabelPath,
+    order: Order = "desc",
+    mem_min: MemMin = None,
+    mem_max: MemMax = None,
+) -> StreamingResponse:
+    """Export every training example of a gallery (all pages) as CSV."""
+    # Validates label and range with the gallery's own rules before streaming starts.
+    read_gallery(session, run, label, order, mem_min, mem_max, page=1, per_page=1)
+    mem_order = Example.mem.desc() if order == "desc" else Example.mem.asc()
+    rows = session.execute(
+        select(*(getattr(Example, column) for column in GALLERY_COLUMNS))
+        .where(*gallery_filters(run, label, mem_min, mem_max))
+        .order_by(mem_order, Example.index)
+        .execution_options(yield_per=CHUNK_ROWS)
+    )
+    return _csv_response(f"{run.name}-class-{label}.csv", GALLERY_COLUMNS, rows)
+
+
+@router.get("/pairs.csv", response_class=StreamingResponse,
+            responses={200: {"content": {"text/csv": {}}}})
+def export_pairs(session: SessionDep, run: RunDep, selection: SelectionDep) -> StreamingResponse:
+    """Export every pair of a selection as CSV, highest influence first."""
+    if selection.label is not None:
+        check_label(run, selection.label, status=422)
+    rows = session.execute(
+        select(*(getattr(Influence, column) for column in PAIR_COLUMNS))
+        .where(*selection_filters(run, selection))
+        .order_by(Influence.infl.desc(), Influence.train_index, Influence.test_index)
+        .execution_options(yield_per=CHUNK_ROWS)
+    )
+    return _csv_response(f"{run.name}-pairs.csv", PAIR_COLUMNS, rows)

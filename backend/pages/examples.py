@@ -1,0 +1,61 @@
+"""Pages of examples: a class's gallery, a training example and a test example."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from backend import urls
+from backend.deps import RunDep, SessionDep
+from backend.pages.rendering import render
+from backend.params import LabelPath, MemMax, MemMin, Order, Page, PerPage, TestIndex, TrainIndex
+from backend.queries.examples import read_influences
+from backend.queries.gallery import read_gallery
+
+router = APIRouter(include_in_schema=False)
+
+# Pairs listed on an example page.
+PAGE_INFLUENCES = 12
+
+
+@router.get("/runs/{run}/classes/{label}")
+def gallery_page(
+    request: Request,
+    session: SessionDep,
+    run: RunDep,
+    label: LabelPath,
+    order: Order = "desc",
+    mem_min: MemMin = None,
+    mem_max: MemMax = None,
+    page: Page = 1,
+    per_page: PerPage = 60,
+):
+    gallery = read_gallery(session, run, label, order, mem_min, mem_max, page, per_page)
+    state = {"order": order, "mem_min": mem_min, "mem_max": mem_max, "per_page": per_page}
+    base = f"{urls.run_page(run.name)}/classes/{label}"
+    return render(
+        request, "gallery.html", gallery,
+        urls.with_query(f"/api{base}/examples", page=page, **state),
+        run=run,
+        page_url=lambda number: urls.with_query(base, page=number, **state),
+        csv_url=urls.with_query(f"/api{base}/examples.csv", order=order,
+                                mem_min=mem_min, mem_max=mem_max),
+        base_url=base,
+    )
+
+
+def _example_page(request: Request, session, run, split: str, index: int, template: str):
+    influences = read_influences(session, run, split, index, PAGE_INFLUENCES)
+    json_url = urls.with_query(
+        f"/api{urls.example_page(run.name, split, index)}/influences", limit=PAGE_INFLUENCES
+    )
+    return render(request, template, influences, json_url, run=run)
+
+
+@router.get("/runs/{run}/train/{index}")
+def train_example_page(request: Request, session: SessionDep, run: RunDep, index: TrainIndex):
+    return _example_page(request, session, run, "train", index, "train_example.html")
+
+
+@router.get("/runs/{run}/test/{index}")
+def test_example_page(request: Request, session: SessionDep, run: RunDep, index: TestIndex):
+    return _example_page(request, session, run, "test", index, "test_example.html")

@@ -1,0 +1,63 @@
+"""Query and path parameters shared by the JSON API and the HTML pages, validated on entry."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import Depends, Path, Query
+
+from backend.queries.pairs import DEFAULT_INFL_THRESHOLD, DEFAULT_MEM_THRESHOLD
+from backend.schemas import SelectionThresholds
+
+# Upper bounds keep every value inside the database's 64-bit integers and every page
+# small enough to render; they are far above any real run's size.
+MAX_LIMIT = 1000
+MAX_OFFSET = 1_000_000_000
+MAX_PAGE = 1_000_000
+MAX_PER_PAGE = 500
+MAX_INDEX = 2**31 - 1
+
+TrainIndex = Annotated[int, Path(ge=0, le=MAX_INDEX, description="Index of the training example.")]
+TestIndex = Annotated[int, Path(ge=0, le=MAX_INDEX, description="Index of the test example.")]
+LabelPath = Annotated[int, Path(ge=0, le=MAX_INDEX, description="Class label.")]
+
+MemThreshold = Annotated[float, Query(
+    ge=-1.0, le=1.0, description="Lowest memorization of the training example, in [-1, 1]."
+)]
+InflThreshold = Annotated[float, Query(
+    ge=-1.0, le=1.0, description="Lowest influence of the pair, in [-1, 1]."
+)]
+LabelFilter = Annotated[int | None, Query(
+    ge=0, le=MAX_INDEX, description="Only pairs whose training example has this label."
+)]
+SameClass = Annotated[bool, Query(
+    description="Only pairs whose training and test examples share a label."
+)]
+Limit = Annotated[int, Query(ge=0, le=MAX_LIMIT, description="Number of items to return.")]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip first.")]
+
+Order = Annotated[Literal["desc", "asc"], Query(
+    description="desc: highest mem first; asc: lowest mem first."
+)]
+MemMin = Annotated[float | None, Query(ge=-1.0, le=1.0, description="Lowest mem shown.")]
+MemMax = Annotated[float | None, Query(ge=-1.0, le=1.0, description="Highest mem shown.")]
+Page = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page number, from 1.")]
+PerPage = Annotated[int, Query(ge=1, le=MAX_PER_PAGE, description="Examples per page.")]
+Scale = Annotated[int | None, Query(
+    ge=1, le=32, description="Integer zoom factor; default: the image's longer side near 112 px."
+)]
+
+
+def get_selection(
+    mem_threshold: MemThreshold = DEFAULT_MEM_THRESHOLD,
+    infl_threshold: InflThreshold = DEFAULT_INFL_THRESHOLD,
+    label: LabelFilter = None,
+    same_class: SameClass = True,
+) -> SelectionThresholds:
+    return SelectionThresholds(
+        mem_threshold=mem_threshold, infl_threshold=infl_threshold,
+        label=label, same_class=same_class,
+    )
+
+
+SelectionDep = Annotated[SelectionThresholds, Depends(get_selection)]

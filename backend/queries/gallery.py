@@ -1,0 +1,80 @@
+"""The memorization gallery: training examples of one class, sorted by mem, paginated."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from backend.errors import ApiError
+from backend.queries.examples import EXAMPLE_COLUMNS, check_label, class_names, example_public
+from backend.schemas import GalleryPublic
+from backend.store.models import Example, Run
+
+ORDERS = ("desc", "asc")
+
+
+def gallery_filters(run: Run, label: int, mem_min: float | None, mem_max: float | None) -> list:
+    filters = [
+        Example.run_id == run.id,
+        Example.split == "train",
+        Example.label == label,
+        Example.mem.is_not(None),
+    ]
+    if mem_min is not None:
+        filters.append(Example.mem >= mem_min)
+    if mem_max is not None:
+        filters.append(Example.mem <= mem_max)
+    return filters
+
+
+def read_gallery(
+    session: Session,
+    run: Run,
+    label: int,
+    order: str = "desc",
+    mem_min: float | None = None,
+    mem_max: float | None = None,
+    page: int = 1,
+    per_page: int = 60,
+) -> GalleryPublic:
+    """Return one page of a class's training examples with mem in [mem_min, mem_max]."""
+    class_name = check_label(run, label)
+    if mem_min is not None and mem_max is not None and mem_min > mem_max:
+        raise ApiError(
+            422,
+            f"mem_min {mem_min} is above mem_max {mem_max}; swap them or widen the range",
+            {"mem_min": mem_min, "mem_max": mem_max},
+        )
+
+    filters = gallery_filters(run, label, mem_min, mem_max)
+    total = session.scalar(select(func.count()).select_from(Example).where(*filters)) or 0
+    missing = session.scalar(
+        select(func.count()).select_from(Example).where(
+            Example.run_id == run.id, Example.split == "train", Example.label == label,
+            Example.mem.is_(None),
+        )
+    ) or 0
+
+    mem_order = Example.mem.desc() if order == "desc" else Example.mem.asc()
+    rows = session.execute(
+        select(*EXAMPLE_COLUMNS)
+        .where(*filters)
+        .order_by(mem_order, Example.index)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    names = class_names(run)
+    return GalleryPublic(
+        run=run.name,
+        label=label,
+        class_name=class_name,
+        order=order,
+        mem_min=mem_min,
+        mem_max=mem_max,
+        page=page,
+        per_page=per_page,
+        total=total,
+        pages=max(1, -(-total // per_page)),
+        missing=missing,
+        examples=[example_public(run, row, names) for row in rows],
+    )

@@ -1,0 +1,148 @@
+// The pairs page: sliders and filters recompute the selection through the JSON API,
+// and the page URL follows them, so a copied link reopens the same view.
+"use strict";
+
+(function () {
+  const { formatNumber, formatCount, drawHistogram } = window.Longtail;
+  const DEBOUNCE_MS = 60;
+  const initial = JSON.parse(document.getElementById("pairs-data").textContent);
+  const pagePath = window.location.pathname;
+  const apiPath = "/api" + pagePath;
+  const controls = {
+    mem: document.getElementById("mem-threshold"),
+    infl: document.getElementById("infl-threshold"),
+    label: document.getElementById("label"),
+    sameClass: document.getElementById("same-class"),
+  };
+  let limit = initial.limit;
+  let offset = initial.offset;
+  let requestNumber = 0;
+  let timer = null;
+
+  function currentQuery() {
+    const query = new URLSearchParams();
+    query.set("mem_threshold", controls.mem.value);
+    query.set("infl_threshold", controls.infl.value);
+    if (controls.label.value !== "") query.set("label", controls.label.value);
+    query.set("same_class", controls.sameClass.checked ? "true" : "false");
+    return query;
+  }
+
+  function pageQuery() {
+    const query = currentQuery();
+    query.set("limit", limit);
+    query.set("offset", offset);
+    return query;
+  }
+
+  function image(url, alt) {
+    const element = document.createElement("img");
+    element.src = url;
+    element.alt = alt;
+    element.loading = "lazy";
+    return element;
+  }
+
+  function pairTile(pair) {
+    const tile = document.createElement("a");
+    tile.className = "pair";
+    tile.href = pair.pair_url;
+    const middle = document.createElement("div");
+    middle.className = "middle";
+    const value = document.createElement("b");
+    value.textContent = formatNumber(pair.infl);
+    const se = document.createElement("span");
+    se.className = "se";
+    se.textContent = pair.infl_se === null ? "" : "± " + formatNumber(pair.infl_se);
+    middle.append(value, se, document.createTextNode(" →"));
+    const caption = document.createElement("div");
+    caption.className = "caption";
+    const left = document.createElement("span");
+    left.textContent = `train #${pair.train_index} · mem ${formatNumber(pair.train_mem, 2)}`;
+    const right = document.createElement("span");
+    right.textContent = `test #${pair.test_index} · label ${pair.test_label}`;
+    caption.append(left, right);
+    tile.append(
+      image(pair.train_image_url, `train ${pair.train_index}`), middle,
+      image(pair.test_image_url, `test ${pair.test_index}`), caption,
+    );
+    return tile;
+  }
+
+  function pagerLink(text, newOffset) {
+    const link = document.createElement("a");
+    link.href = "#";
+    link.textContent = text;
+    link.addEventListener("click", (event) => {
+      event.preventDefault();
+      offset = newOffset;
+      refresh();
+    });
+    return link;
+  }
+
+  function render(data) {
+    const summary = data.summary;
+    document.getElementById("summary-pairs").textContent = formatCount(summary.pairs);
+    document.getElementById("summary-test").textContent = formatCount(summary.test_examples);
+    document.getElementById("summary-train").textContent = formatCount(summary.train_examples);
+    document.getElementById("summary-single").textContent = formatCount(summary.single_train_test_examples);
+    drawHistogram(document.getElementById("pairs-histogram"), data.histogram, { trim: false });
+
+    const list = document.getElementById("pairs-list");
+    list.replaceChildren(...data.pairs.map(pairTile));
+    const range = document.getElementById("pairs-range");
+    range.textContent = data.pairs.length
+      ? `Pairs ${formatCount(data.offset + 1)} to ${formatCount(data.offset + data.pairs.length)} of ${formatCount(summary.pairs)}, highest influence first.`
+      : summary.pairs ? "No pairs on this page." : "No pair passes these thresholds.";
+
+    const pager = document.getElementById("pairs-pager");
+    pager.replaceChildren();
+    if (data.offset > 0) pager.append(pagerLink("← Previous", Math.max(0, data.offset - data.limit)));
+    if (data.offset + data.pairs.length < summary.pairs) pager.append(pagerLink("Next →", data.offset + data.limit));
+  }
+
+  function showState() {
+    document.getElementById("mem-value").textContent = formatNumber(Number(controls.mem.value), 2);
+    document.getElementById("infl-value").textContent = formatNumber(Number(controls.infl.value), 2);
+    const query = pageQuery();
+    history.replaceState(null, "", `${pagePath}?${query}`);
+    document.getElementById("json-link").href = `${apiPath}?${query}`;
+    document.getElementById("csv-link").href = `/api${pagePath}.csv?${currentQuery()}`;
+  }
+
+  async function refresh() {
+    showState();
+    const number = ++requestNumber;
+    const error = document.getElementById("pairs-error");
+    try {
+      const response = await fetch(`${apiPath}?${pageQuery()}`, { headers: { Accept: "application/json" } });
+      const data = await response.json();
+      // A slower, older response must not overwrite a newer one.
+      if (number !== requestNumber) return;
+      if (!response.ok) throw new Error(data.error ? data.error.message : response.statusText);
+      error.hidden = true;
+      render(data);
+    } catch (failure) {
+      if (number !== requestNumber) return;
+      error.textContent = `Could not update the selection: ${failure.message}`;
+      error.hidden = false;
+    }
+  }
+
+  function scheduleRefresh() {
+    offset = 0;
+    showState();
+    clearTimeout(timer);
+    timer = setTimeout(refresh, DEBOUNCE_MS);
+  }
+
+  controls.mem.addEventListener("input", scheduleRefresh);
+  controls.infl.addEventListener("input", scheduleRefresh);
+  controls.label.addEventListener("change", scheduleRefresh);
+  controls.sameClass.addEventListener("change", scheduleRefresh);
+
+  showState();
+  render(initial);
+  document.body.dataset.ready = "true";
+})();

@@ -1,0 +1,101 @@
+"""One JSON error shape for every bad request, validation errors included; never a 500."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+RUN = "digits"
+
+# (path, expected status, words the message must contain)
+BAD_REQUESTS = [
+    ("/api/runs/missing-run", 404, ["run 'missing-run' not found", "digits"]),
+    ("/api/runs/missing-run/pairs", 404, ["run 'missing-run' not found"]),
+    (f"/api/runs/{RUN}/train/999999", 404, ["no train example 999999", "0..1437"]),
+    (f"/api/runs/{RUN}/test/359", 404, ["no test example 359", "0..358"]),
+    (f"/api/runs/{RUN}/train/-1", 422, ["index", "greater than or equal to 0"]),
+    (f"/api/runs/{RUN}/train/abc/influences", 422, ["index", "valid integer", "'abc'"]),
+    (f"/api/runs/{RUN}/train/0/influences?limit=-5", 422, ["limit", "'-5'"]),
+    (f"/api/runs/{RUN}/test/0/influences?limit=100000", 422, ["limit", "1000"]),
+    (f"/api/runs/{RUN}/pairs?mem_threshold=1.5", 422, ["mem_threshold", "less than or equal to 1"]),
+    (f"/api/runs/{RUN}/pairs?infl_threshold=-2", 422, ["infl_threshold", "'-2'"]),
+    (f"/api/runs/{RUN}/pairs?infl_threshold=nan", 422, ["infl_threshold"]),
+    (f"/api/runs/{RUN}/pairs?mem_threshold=high", 422, ["mem_threshold", "valid number"]),
+    (f"/api/runs/{RUN}/pairs?limit=-1", 422, ["limit", "greater than or equal to 0"]),
+    (f"/api/runs/{RUN}/pairs?offset=-1", 422, ["offset"]),
+    (f"/api/runs/{RUN}/pairs?offset=100000000000000000000000", 422, ["offset"]),
+    (f"/api/runs/{RUN}/pairs?label=42", 422, ["no class with label 42", "0..9"]),
+    (f"/api/runs/{RUN}/pairs?label=three", 422, ["label", "valid integer", "'three'"]),
+    (f"/api/runs/{RUN}/pairs?same_class=maybe", 422, ["same_class"]),
+    (f"/api/runs/{RUN}/pairs.csv?label=42", 422, ["no class with label 42"]),
+    (f"/api/runs/{RUN}/pairs/0/999999", 404, ["no test example 999999"]),
+    (f"/api/runs/{RUN}/classes/42/examples", 404, ["no class with label 42"]),
+    (f"/api/runs/{RUN}/classes/3/examples?order=random", 422, ["order", "'random'"]),
+    (f"/api/runs/{RUN}/classes/3/examples?page=0", 422, ["page"]),
+    (f"/api/runs/{RUN}/classes/3/examples?page=99999999999", 422, ["page"]),
+    (f"/api/runs/{RUN}/classes/3/examples?mem_min=0.5&mem_max=0.1", 422, ["mem_min 0.5", "mem_max 0.1"]),
+    (f"/api/runs/{RUN}/classes/3/examples.csv?mem_min=2", 422, ["mem_min"]),
+    (f"/api/runs/{RUN}/train/999999/image.png", 404, ["no train example 999999"]),
+    (f"/api/runs/{RUN}/valid/0/image.png", 422, ["split", "'valid'"]),
+    (f"/api/runs/{RUN}/train/0/image.png?scale=0", 422, ["scale"]),
+    ("/api/no-such-endpoint", 404, ["/api/no-such-endpoint", "/docs"]),
+]
+
+
+@pytest.mark.parametrize("path, status, words", BAD_REQUESTS)
+def test_error_shape_and_message(client, path, status, words):
+    response = client.get(path)
+
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"status", "message", "detail"}
+    assert body["error"]["status"] == status
+    for word in words:
+        assert word in body["error"]["message"]
+
+
+def test_validation_error_detail_names_parameter(client):
+    body = client.get(f"/api/runs/{RUN}/pairs?mem_threshold=5&limit=-1").json()
+
+    detail = {item["parameter"]: item for item in body["error"]["detail"]}
+    assert set(detail) == {"mem_threshold", "limit"}
+    assert detail["mem_threshold"]["found"] == "5"
+    assert detail["mem_threshold"]["location"] == "query"
+
+
+def test_method_not_allowed_is_json(client):
+    response = client.post(f"/api/runs/{RUN}/pairs")
+
+    assert response.status_code == 405
+    assert response.json()["error"]["message"] == (
+        f"method POST is not allowed on /api/runs/{RUN}/pairs"
+    )
+
+
+def test_pair_not_stored_is_404(client):
+    stored = client.get(f"/api/runs/{RUN}/train/0/influences", params={"limit": 1000}).json()
+    kept = {item["example"]["index"] for item in stored["influences"]}
+    missing = next(index for index in range(359) if index not in kept)
+    response = client.get(f"/api/runs/{RUN}/pairs/0/{missing}")
+
+    assert response.status_code == 404
+    assert "stores no influence of train 0" in response.json()["error"]["message"]
+
+
+def test_html_page_error_is_html(client):
+    response = client.get(f"/runs/{RUN}/train/999999")
+
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert "no train example 999999" in response.text
+
+
+def test_request_error_logged_with_run(client, caplog):
+    with caplog.at_level(logging.WARNING, logger="backend.errors"):
+        client.get(f"/api/runs/{RUN}/pairs?label=42")
+
+    messages = [record.getMessage() for record in caplog.records]
+    assert any(f"(run {RUN})" in message and "label 42" in message for message in messages)

@@ -1,0 +1,101 @@
+"""Examples, their top influences, and the memorization gallery."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from compute.rundir import RunDir
+
+
+@pytest.fixture(scope="module")
+def estimates(digits_run):
+    return RunDir(digits_run).read_estimates()
+
+
+@pytest.fixture(scope="module")
+def influence(digits_run):
+    infl, _ = RunDir(digits_run).influence()
+    return np.asarray(infl)
+
+
+def test_train_example_matches_estimates(client, run_name, estimates):
+    index = int(np.nanargmax(estimates["mem"]))
+    example = client.get(f"/api/runs/{run_name}/train/{index}").json()
+
+    assert example["label"] == int(estimates["train_labels"][index])
+    assert example["mem"] == pytest.approx(float(estimates["mem"][index]))
+    assert example["mem_se"] == pytest.approx(float(estimates["mem_se"][index]))
+    assert example["consistency"] == pytest.approx(float(estimates["consistency"][index]))
+    assert example["in_trials"] + example["out_trials"] == 64
+
+
+def test_train_influences_are_top_of_row(client, run_name, influence):
+    index = int(np.argmax(np.nanmax(influence, axis=1)))
+    body = client.get(f"/api/runs/{run_name}/train/{index}/influences", params={"limit": 5}).json()
+
+    values = [item["infl"] for item in body["influences"]]
+    expected = np.sort(influence[index][~np.isnan(influence[index])])[::-1][:5]
+    assert values == pytest.approx(expected.tolist(), abs=1e-6)
+    assert all(item["example"]["split"] == "test" for item in body["influences"])
+    assert body["influences"][0]["pair_url"].startswith(f"/runs/{run_name}/pairs/{index}/")
+
+
+def test_test_influences_are_top_of_column(client, run_name, influence):
+    index = int(np.argmax(np.nanmax(influence, axis=0)))
+    body = client.get(f"/api/runs/{run_name}/test/{index}/influences", params={"limit": 3}).json()
+
+    column = influence[:, index]
+    expected = np.sort(column[~np.isnan(column)])[::-1][:3]
+    assert [item["infl"] for item in body["influences"]] == pytest.approx(expected.tolist(), abs=1e-6)
+    assert all(item["example"]["split"] == "train" for item in body["influences"])
+
+
+def test_influences_limit_zero_is_empty(client, run_name):
+    body = client.get(f"/api/runs/{run_name}/train/0/influences", params={"limit": 0}).json()
+
+    assert body["influences"] == []
+
+
+def test_gallery_sorted_highest_first(client, run_name, estimates):
+    body = client.get(f"/api/runs/{run_name}/classes/3/examples", params={"per_page": 10}).json()
+
+    mems = [example["mem"] for example in body["examples"]]
+    assert mems == sorted(mems, reverse=True)
+    assert all(example["label"] == 3 for example in body["examples"])
+    in_class = estimates["mem"][estimates["train_labels"] == 3]
+    assert mems[0] == pytest.approx(float(np.nanmax(in_class)))
+    assert body["total"] == int((~np.isnan(in_class)).sum())
+
+
+def test_gallery_sorted_lowest_first(client, run_name):
+    body = client.get(
+        f"/api/runs/{run_name}/classes/3/examples", params={"order": "asc", "per_page": 10}
+    ).json()
+
+    mems = [example["mem"] for example in body["examples"]]
+    assert mems == sorted(mems)
+
+
+def test_gallery_range_filter_and_pages(client, run_name, estimates):
+    params = {"mem_min": 0.1, "mem_max": 0.9, "per_page": 3}
+    first = client.get(f"/api/runs/{run_name}/classes/3/examples", params=params).json()
+    second = client.get(
+        f"/api/runs/{run_name}/classes/3/examples", params={**params, "page": 2}
+    ).json()
+
+    in_class = estimates["mem"][estimates["train_labels"] == 3]
+    assert first["total"] == int(((in_class >= 0.1) & (in_class <= 0.9)).sum())
+    assert first["pages"] == -(-first["total"] // 3)
+    shown = [example["mem"] for example in first["examples"] + second["examples"]]
+    assert all(0.1 <= mem <= 0.9 for mem in shown)
+    assert shown == sorted(shown, reverse=True)
+    assert {e["index"] for e in first["examples"]}.isdisjoint(e["index"] for e in second["examples"])
+
+
+def test_example_pages_render(client, run_name):
+    for path in (f"/runs/{run_name}/train/0", f"/runs/{run_name}/test/0",
+                 f"/runs/{run_name}/classes/0?order=asc&mem_min=0&page=2&per_page=5"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert "<h1>" in response.text

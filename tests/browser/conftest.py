@@ -1,0 +1,49 @@
+"""Browser tests drive Debian's headless Chromium through Playwright; no browser is downloaded."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.explorer_fixtures import RUN_NAME, explorer_database, explorer_server  # noqa: F401
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not CHROMIUM.is_file():
+        message = f"{CHROMIUM} not found; install it with 'apt-get install -y chromium'"
+        if os.environ.get("LONGTAIL_REQUIRE_BROWSER") == "1":
+            pytest.fail(message + " (LONGTAIL_REQUIRE_BROWSER=1 requires the browser tests)")
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, explorer_server):  # noqa: F811
+    context = browser.new_context(base_url=explorer_server, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(error))
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture(scope="session")
+def run_name() -> str:
+    return RUN_NAME

@@ -1,0 +1,75 @@
+"""The pairs page in a real browser: live sliders, a URL that follows them, permalinks."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlparse
+
+from playwright.sync_api import expect
+
+
+def set_slider(page, selector: str, value: float) -> None:
+    # Assigning the value and firing "input" is what a drag does, one step at a time.
+    page.eval_on_selector(
+        selector,
+        "(slider, value) => { slider.value = value; slider.dispatchEvent(new Event('input')); }",
+        str(value),
+    )
+
+
+def summary_text(page) -> str:
+    return page.locator("#summary").inner_text()
+
+
+def test_slider_updates_summary_and_url(page, run_name):
+    page.goto(f"/runs/{run_name}/pairs")
+    expect(page.locator("body[data-ready=true]")).to_be_attached()
+    default_pairs = page.locator("#summary-pairs").inner_text()
+    assert default_pairs != "–"
+
+    with page.expect_response(lambda response: "/api/runs/" in response.url):
+        set_slider(page, "#infl-threshold", 0.05)
+    expect(page.locator("#summary-pairs")).not_to_have_text(default_pairs)
+
+    query = parse_qs(urlparse(page.url).query)
+    assert query["infl_threshold"] == ["0.05"]
+    assert query["mem_threshold"] == ["0.25"]
+    assert page.locator("#infl-value").inner_text() == "0.05"
+    assert page.locator("#pairs-list .pair").count() > 0
+
+    shown = summary_text(page)
+    first_pair = page.locator("#pairs-list .pair").first.get_attribute("href")
+    page.reload()
+    expect(page.locator("body[data-ready=true]")).to_be_attached()
+    assert page.locator("#infl-threshold").input_value() == "0.05"
+    assert summary_text(page) == shown
+    assert page.locator("#pairs-list .pair").first.get_attribute("href") == first_pair
+
+
+def test_class_filter_follows_url(page, run_name):
+    page.goto(f"/runs/{run_name}/pairs?mem_threshold=0&infl_threshold=0.05")
+    expect(page.locator("body[data-ready=true]")).to_be_attached()
+
+    with page.expect_response(lambda response: "/api/runs/" in response.url):
+        page.select_option("#label", "4")
+    expect(page.locator("#pairs-list .pair").first).to_contain_text("label 4")
+    assert parse_qs(urlparse(page.url).query)["label"] == ["4"]
+
+
+def test_pair_permalink_opens(page, run_name):
+    page.goto(f"/runs/{run_name}/pairs")
+    expect(page.locator("body[data-ready=true]")).to_be_attached()
+    tile = page.locator("#pairs-list .pair").first
+    href = tile.get_attribute("href")
+
+    tile.click()
+    page.wait_for_url(f"**{href}")
+
+    train_index, test_index = href.rstrip("/").split("/")[-2:]
+    expect(page.locator("h1")).to_have_text(
+        f"Training example {train_index} → test example {test_index}"
+    )
+    expect(page.locator("#pair-infl")).to_be_visible()
+    images = page.locator("img.large")
+    assert images.count() == 2
+    for index in range(2):
+        assert images.nth(index).evaluate("image => image.complete && image.naturalWidth > 0")
