@@ -27,13 +27,19 @@ from compute.config import ConfigError, TrialConfig
 from compute.datasets import Dataset
 from compute.models import build_model, bytes_per_model, pixel_statistics, prepare_inputs
 from compute.rundir import RunDir, shard_ranges
-from compute.subsets import membership_mask
+from compute.subsets import draw_subset, membership_mask
 from compute.trainer import TrialData, run_batch
 
 logger = logging.getLogger(__name__)
 
 # Rows of the evaluation pass that one model holds activations for at once.
 EVAL_CHUNK = 256
+# Draws per trial before a diverging trial stops the run.
+MAX_ATTEMPTS = 3
+
+
+class TrialError(RuntimeError):
+    """A trial failed on every draw it was given."""
 
 
 @dataclass(frozen=True)
@@ -139,18 +145,15 @@ class _Trainer:
         """Train the trials of the given shards and write each shard file."""
         trials = np.concatenate([np.arange(start, stop) for _, start, stop in shards])
         mask = membership_mask(self.config.seed, trials, self.n_train, self.m)
-        subsets = np.nonzero(mask)[1].reshape(len(trials), self.m)
+        attempts = np.zeros(len(trials), dtype=np.int64)
         train_correct = np.zeros((len(trials), self.n_train), dtype=bool)
         test_correct = np.zeros((len(trials), len(self.data.y_test)), dtype=bool)
 
         for first in range(0, len(trials), self.models_per_batch):
-            rows = slice(first, first + self.models_per_batch)
-            outcome = run_batch(
-                self.model, self.data, subsets[rows], trials[rows].tolist(), self.config
-            )
-            train_correct[rows] = outcome.train_correct
-            test_correct[rows] = outcome.test_correct
-            done = len(trials[rows])
+            rows = np.arange(first, min(first + self.models_per_batch, len(trials)))
+            while len(rows):
+                rows = self._train_rows(rows, trials, mask, attempts, train_correct, test_correct)
+            done = min(self.models_per_batch, len(trials) - first)
             if progress is not None:
                 progress(done)
             if self.progress_queue is not None:
@@ -161,11 +164,40 @@ class _Trainer:
         for shard, start, stop in shards:
             rows = slice(offset, offset + stop - start)
             self.run.write_shard(
-                shard, trials[rows], mask[rows], train_correct[rows], test_correct[rows]
+                shard, trials[rows], mask[rows], train_correct[rows], test_correct[rows],
+                attempts[rows],
             )
             accuracies.extend(test_correct[rows].mean(axis=1).tolist())
             offset += stop - start
         return accuracies
+
+    def _train_rows(self, rows, trials, mask, attempts, train_correct, test_correct):
+        """Train the given rows once; return the rows that failed and were redrawn."""
+        subsets = np.nonzero(mask[rows])[1].reshape(len(rows), self.m)
+        outcome = run_batch(
+            self.model, self.data, subsets, trials[rows].tolist(), self.config,
+            attempts[rows].tolist(),
+        )
+        train_correct[rows] = outcome.train_correct
+        test_correct[rows] = outcome.test_correct
+
+        failed = rows[~outcome.finite]
+        for row in failed:
+            trial = int(trials[row])
+            attempts[row] += 1
+            if attempts[row] >= MAX_ATTEMPTS:
+                raise TrialError(
+                    f"trial {trial} diverged (non-finite weights) in {MAX_ATTEMPTS} draws; "
+                    f"lower the learning rate (now {self.config.learning_rate})"
+                )
+            logger.warning(
+                "trial %d diverged (non-finite weights); retrying with draw %d",
+                trial, attempts[row],
+            )
+            mask[row] = False
+            mask[row, draw_subset(self.config.seed, trial, self.n_train, self.m,
+                                  int(attempts[row]))] = True
+        return failed
 
 
 _worker: _Trainer | None = None

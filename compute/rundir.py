@@ -201,9 +201,14 @@ class RunDir:
         mask: np.ndarray,
         train_correct: np.ndarray,
         test_correct: np.ndarray,
+        attempts: np.ndarray | None = None,
     ) -> None:
+        if attempts is None:
+            attempts = np.zeros(len(trials), dtype=np.int64)
         arrays = {
             "trials": trials.astype(np.int64),
+            # Failed draws before the stored one; those failures are never counted.
+            "attempts": attempts.astype(np.int64),
             "n_train": np.int64(mask.shape[1]),
             "n_test": np.int64(test_correct.shape[1]),
             "mask": np.packbits(mask, axis=1),

@@ -16,15 +16,20 @@ STREAM_INIT = 1
 STREAM_ORDER = 2
 
 
-def trial_seed(seed: int, trial: int, stream: int) -> int:
-    """Return a 63-bit seed for one random stream of one trial."""
-    sequence = np.random.SeedSequence([seed, trial, stream])
+def trial_seed(seed: int, trial: int, stream: int, attempt: int = 0) -> int:
+    """Return a 63-bit seed for one random stream of one attempt at a trial.
+
+    A trial whose training failed is retried with attempt 1, 2, ...: a new draw
+    that is still a function of (seed, trial) alone.
+    """
+    entropy = [seed, trial, stream] + ([attempt] if attempt else [])
+    sequence = np.random.SeedSequence(entropy)
     return int(sequence.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
 
 
-def draw_subset(seed: int, trial: int, n: int, m: int) -> np.ndarray:
+def draw_subset(seed: int, trial: int, n: int, m: int, attempt: int = 0) -> np.ndarray:
     """Return the sorted indices of trial k's subset: m of n, uniformly without replacement."""
-    rng = np.random.default_rng(trial_seed(seed, trial, STREAM_SUBSET))
+    rng = np.random.default_rng(trial_seed(seed, trial, STREAM_SUBSET, attempt))
     return np.sort(rng.choice(n, size=m, replace=False))
 
 
@@ -36,6 +41,6 @@ def membership_mask(seed: int, trials: np.ndarray, n: int, m: int) -> np.ndarray
     return mask
 
 
-def torch_generator(seed: int, trial: int, stream: int) -> torch.Generator:
-    """Return a CPU torch generator for one stream of one trial."""
-    return torch.Generator().manual_seed(trial_seed(seed, trial, stream))
+def torch_generator(seed: int, trial: int, stream: int, attempt: int = 0) -> torch.Generator:
+    """Return a CPU torch generator for one stream of one attempt at a trial."""
+    return torch.Generator().manual_seed(trial_seed(seed, trial, stream, attempt))

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from compute.config import TrialConfig
+from compute.fused_mlp import mlp_sgd_step
 from compute.models import BatchedCNN, BatchedMLP
 from compute.subsets import STREAM_INIT, STREAM_ORDER, torch_generator
 
@@ -33,11 +34,19 @@ class BatchOutcome:
 
     train_correct: np.ndarray  # (B, n) bool
     test_correct: np.ndarray  # (B, n') bool
+    # False where training diverged: some weight is NaN or infinite.
+    finite: np.ndarray  # (B,) bool
 
 
-def minibatch_orders(config: TrialConfig, trials: list[int], m: int) -> list[torch.Tensor]:
+def minibatch_orders(
+    config: TrialConfig, trials: list[int], m: int, attempts: list[int] | None = None
+) -> list[torch.Tensor]:
     """Return, per epoch, a (B, m) tensor of positions into each model's subset."""
-    generators = [torch_generator(config.seed, trial, STREAM_ORDER) for trial in trials]
+    attempts = attempts or [0] * len(trials)
+    generators = [
+        torch_generator(config.seed, trial, STREAM_ORDER, attempt)
+        for trial, attempt in zip(trials, attempts)
+    ]
     return [
         torch.stack([torch.randperm(m, generator=g) for g in generators])
         for _ in range(config.epochs)
@@ -50,9 +59,16 @@ def learning_rate_at(config: TrialConfig, step: int, total_steps: int) -> float:
 
 
 def initial_params(
-    model: BatchedMLP | BatchedCNN, config: TrialConfig, trials: list[int]
+    model: BatchedMLP | BatchedCNN,
+    config: TrialConfig,
+    trials: list[int],
+    attempts: list[int] | None = None,
 ) -> list[torch.Tensor]:
-    generators = [torch_generator(config.seed, trial, STREAM_INIT) for trial in trials]
+    attempts = attempts or [0] * len(trials)
+    generators = [
+        torch_generator(config.seed, trial, STREAM_INIT, attempt)
+        for trial, attempt in zip(trials, attempts)
+    ]
     return model.init_params(generators)
 
 
@@ -71,7 +87,8 @@ def train_batch(
     is shared between models.
     """
     device = data.x_train.device
-    params = [p.to(device).requires_grad_(True) for p in params]
+    fused = isinstance(model, BatchedMLP)
+    params = [p.to(device).requires_grad_(not fused) for p in params]
     velocities = [torch.zeros_like(p) for p in params]
     m = subsets.shape[1]
     steps_per_epoch = math.ceil(m / config.batch_size)
@@ -82,14 +99,21 @@ def train_batch(
         rows = torch.gather(subsets, 1, order.to(device))
         for start in range(0, m, config.batch_size):
             batch_rows = rows[:, start : start + config.batch_size]
+            learning_rate = learning_rate_at(config, step, total_steps)
+            step += 1
+            if fused:
+                mlp_sgd_step(
+                    params, velocities, data.x_train[batch_rows], data.y_train[batch_rows],
+                    config, learning_rate,
+                )
+                continue
             logits = model.forward(params, data.x_train[batch_rows])
             labels = data.y_train[batch_rows]
             loss = F.cross_entropy(
                 logits.flatten(0, 1), labels.flatten(), reduction="sum"
             ) / batch_rows.shape[1]
             gradients = torch.autograd.grad(loss, params)
-            sgd_step(params, gradients, velocities, config, learning_rate_at(config, step, total_steps))
-            step += 1
+            sgd_step(params, gradients, velocities, config, learning_rate)
     return [p.detach() for p in params]
 
 
@@ -133,13 +157,17 @@ def run_batch(
     subsets: np.ndarray,
     trials: list[int],
     config: TrialConfig,
+    attempts: list[int] | None = None,
 ) -> BatchOutcome:
     """Initialize, train and evaluate the models of the given trials together."""
     device = data.x_train.device
-    params = initial_params(model, config, trials)
-    orders = minibatch_orders(config, trials, subsets.shape[1])
+    params = initial_params(model, config, trials, attempts)
+    orders = minibatch_orders(config, trials, subsets.shape[1], attempts)
     subset_rows = torch.from_numpy(subsets).to(device)
     params = train_batch(model, params, data, subset_rows, orders, config)
     train_correct = predict(model, params, data.x_train) == data.y_train
     test_correct = predict(model, params, data.x_test) == data.y_test
-    return BatchOutcome(train_correct.cpu().numpy(), test_correct.cpu().numpy())
+    finite = torch.stack([p.flatten(1).isfinite().all(dim=1) for p in params]).all(dim=0)
+    return BatchOutcome(
+        train_correct.cpu().numpy(), test_correct.cpu().numpy(), finite.cpu().numpy()
+    )

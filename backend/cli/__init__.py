@@ -6,10 +6,10 @@ import argparse
 import logging
 import sys
 
-from backend.cli import estimate_command
+from backend.cli import db_command, estimate_command, load_command, serve_command
 
 # Each module adds one subcommand: register(subparsers) and run(args) -> exit code.
-COMMAND_MODULES = [estimate_command]
+COMMAND_MODULES = [estimate_command, load_command, db_command, serve_command]
 
 
 class UsageError(Exception):
@@ -38,9 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return args.run(args) or 0
-    except (UsageError, ValueError) as error:
-        # Input errors (DatasetError, ConfigError, RunDirError are ValueErrors) carry
-        # a message that names the value and the fix, so no traceback is shown.
+    except (UsageError, ValueError, TrialError) as error:
+        # Input errors (DatasetError, ConfigError, RunDirError are ValueErrors) and
+        # diverged trials carry a message that names the value and the fix, so no
+        # traceback is shown.
         print(f"longtail {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -100,7 +100,7 @@ class Dataset:
 
 
 def stratified_split(
-    labels: np.ndarray, test_per_class: float, seed: int
+    labels: np.ndarray, test_per_class: int | float, seed: int  # noqa: PYI041
 ) -> tuple[np.ndarray, np.ndarray]:
     """Split indices into train and test with the same share of each class.
 

@@ -117,3 +117,13 @@ def test_missing_shard_named_on_read(digits, tmp_path):
     run.shard_path(3).unlink()
     with pytest.raises(RunDirError, match=r"shard 3 \(trials 12..15\) is missing"):
         run.read_trials()
+
+
+def test_diverging_trials_stop_with_clear_error(digits, tmp_path):
+    from compute.engine import TrialError
+
+    config = TrialConfig(dataset="digits", hidden=(32,), trials=4, epochs=1, shard_size=4,
+                         learning_rate=1e6)
+    with pytest.raises(TrialError, match=r"trial 0 diverged \(non-finite weights\) in 3 draws"):
+        estimate(config, digits, tmp_path / "run", Execution(workers=1))
+    assert not RunDir(tmp_path / "run").finished_shards()
