@@ -1,0 +1,249 @@
+"""Trial engine against a plain one-model-at-a-time PyTorch loop, side by side.
+
+For each case (dataset, architecture, epochs) this measures, in one run:
+- the fp32 matrix-product peak of the machine: one single-threaded process per
+  usable core, each multiplying 2048 x 2048 matrices, rates summed;
+- the trial engine (`compute.engine.run_trials`, default execution);
+- a plain loop as research scripts write it: one process with PyTorch's default
+  threads, an nn.Module, a shuffling DataLoader over the subset, torch.optim.SGD.
+It prints models per second, achieved training FLOP/s and its fraction of the peak.
+
+    .venv/bin/python benchmarks/trials.py                 # both cases
+    .venv/bin/python benchmarks/trials.py --case mnist5k  # one case
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from compute.config import TrialConfig  # noqa: E402
+from compute.datasets import load_dataset  # noqa: E402
+from compute.engine import Execution, run_trials, usable_cores  # noqa: E402
+from compute.models import build_model, pixel_statistics, prepare_inputs  # noqa: E402
+from compute.rundir import RunDir  # noqa: E402
+from compute.subsets import draw_subset  # noqa: E402
+from compute.trainer import initial_params, learning_rate_at  # noqa: E402
+
+CASES = {
+    # name: (config, engine trials, plain-loop models)
+    "mnist5k": (TrialConfig(dataset="mnist5k", hidden=(256,), epochs=10), 64, 6),
+    "digits": (TrialConfig(dataset="digits", hidden=(256,), epochs=10), 256, 16),
+}
+
+
+def _matmul_rate(seconds: float, size: int, queue) -> None:
+    torch.set_num_threads(1)
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        a @ b
+        count += 1
+    queue.put(2 * size**3 * count / (time.perf_counter() - started))
+
+
+def matmul_peak(seconds: float = 4.0, size: int = 2048) -> float:
+    """Return the summed fp32 FLOP/s of one single-threaded process per usable core."""
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    processes = [
+        context.Process(target=_matmul_rate, args=(seconds, size, queue))
+        for _ in range(usable_cores())
+    ]
+    for process in processes:
+        process.start()
+    rates = [queue.get() for _ in processes]
+    for process in processes:
+        process.join()
+    return sum(rates)
+
+
+def cuda_tf32_peak(size: int = 8192, repeats: int = 50) -> float:
+    torch.backends.cuda.matmul.allow_tf32 = True
+    a = torch.randn(size, size, device="cuda")
+    b = torch.randn(size, size, device="cuda")
+    a @ b
+    torch.cuda.synchronize()
+    started = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    torch.cuda.synchronize()
+    return 2 * size**3 * repeats / (time.perf_counter() - started)
+
+
+def model_flops(config: TrialConfig, dataset) -> float:
+    """Return the matrix-product FLOPs of training and evaluating one trial's model."""
+    model = build_model(config, dataset.image_shape, dataset.num_classes)
+    m = config.subset_size(dataset.n_train)
+    return (
+        m * config.epochs * model.training_flops_per_example()
+        + (dataset.n_train + dataset.n_test) * model.inference_flops_per_example()
+    )
+
+
+def engine_rate(config: TrialConfig, dataset, trials: int, device: str) -> dict:
+    config = TrialConfig(**{**config.to_dict(), "trials": trials,
+                            "hidden": config.hidden, "channels": config.channels})
+    with tempfile.TemporaryDirectory() as folder:
+        started = time.perf_counter()
+        stats = run_trials(config, dataset, RunDir(folder), Execution(device=device))
+        seconds = time.perf_counter() - started
+    return {"models": trials, "seconds": seconds, "models_per_second": trials / seconds,
+            "workers": stats["workers"], "models_per_batch": stats["models_per_batch"]}
+
+
+def plain_rate(config: TrialConfig, dataset, models: int, device: str) -> dict:
+    """Train models one at a time as a typical research script does."""
+    mean, std = pixel_statistics(dataset.x_train)
+    x_train = prepare_inputs(dataset.x_train, config.model, mean, std)
+    x_test = prepare_inputs(dataset.x_test, config.model, mean, std)
+    y_train = torch.from_numpy(dataset.y_train)
+    y_test = torch.from_numpy(dataset.y_test)
+    model = build_model(config, dataset.image_shape, dataset.num_classes)
+    m = config.subset_size(dataset.n_train)
+
+    started = time.perf_counter()
+    for trial in range(models):
+        subset = torch.from_numpy(draw_subset(config.seed, trial, dataset.n_train, m))
+        module = model.plain_module(initial_params(model, config, [trial]), 0).to(device)
+        loader = DataLoader(
+            TensorDataset(x_train[subset], y_train[subset]),
+            batch_size=config.batch_size, shuffle=True,
+        )
+        optimizer = torch.optim.SGD(
+            module.parameters(), lr=config.learning_rate, momentum=config.momentum,
+            nesterov=True, weight_decay=config.weight_decay,
+        )
+        total, step = len(loader) * config.epochs, 0
+        for _ in range(config.epochs):
+            for inputs, labels in loader:
+                inputs, labels = inputs.to(device), labels.to(device)
+                for group in optimizer.param_groups:
+                    group["lr"] = learning_rate_at(config, step, total)
+                optimizer.zero_grad()
+                F.cross_entropy(module(inputs), labels).backward()
+                optimizer.step()
+                step += 1
+        with torch.no_grad():
+            (module(x_train.to(device)).argmax(1) == y_train.to(device)).cpu()
+            (module(x_test.to(device)).argmax(1) == y_test.to(device)).cpu()
+    seconds = time.perf_counter() - started
+    return {"models": models, "seconds": seconds, "models_per_second": models / seconds,
+            "threads": torch.get_num_threads()}
+
+
+def run_case(name: str, device: str, peak: float) -> dict:
+    config, trials, plain_models = CASES[name]
+    dataset = load_dataset(config.dataset)
+    flops = model_flops(config, dataset)
+    if device == "cuda":
+        trials, plain_models = trials * 16, plain_models
+    engine = engine_rate(config, dataset, trials, device)
+    plain = plain_rate(config, dataset, plain_models, device)
+    for result in (engine, plain):
+        result["flops_per_second"] = flops * result["models_per_second"]
+        result["fraction_of_peak"] = result["flops_per_second"] / peak
+    model = build_model(config, dataset.image_shape, dataset.num_classes)
+    shape = "-".join(map(str, model.widths)) if config.model == "mlp" else str(config.channels)
+    return {
+        "case": name,
+        "model": f"{config.model} {shape}",
+        "epochs": config.epochs,
+        "gflop_per_model": flops / 1e9,
+        "engine": engine,
+        "plain": plain,
+        "speedup": engine["models_per_second"] / plain["models_per_second"],
+    }
+
+
+def _spin() -> None:
+    while True:
+        pass
+
+
+def contention(name: str, device: str) -> dict:
+    """Return models/s of engine and plain loop, alone and beside one busy process."""
+    config, trials, plain_models = CASES[name]
+    dataset = load_dataset(config.dataset)
+    rates = {}
+    for busy in (False, True):
+        spinner = None
+        if busy:
+            spinner = multiprocessing.get_context("spawn").Process(target=_spin, daemon=True)
+            spinner.start()
+        try:
+            rates[("engine", busy)] = engine_rate(config, dataset, trials // 2, device)
+            rates[("plain", busy)] = plain_rate(config, dataset, max(2, plain_models // 2), device)
+        finally:
+            if spinner is not None:
+                spinner.terminate()
+                spinner.join()
+    return {
+        kind: {
+            "alone": rates[(kind, False)]["models_per_second"],
+            "busy": rates[(kind, True)]["models_per_second"],
+            "slowdown": rates[(kind, False)]["models_per_second"]
+            / rates[(kind, True)]["models_per_second"],
+        }
+        for kind in ("engine", "plain")
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--case", choices=sorted(CASES), action="append")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument("--contention", action="store_true",
+                        help="instead, compare speeds alone and beside one busy process")
+    args = parser.parse_args()
+
+    if args.contention:
+        for name in args.case or list(CASES):
+            for kind, row in contention(name, args.device).items():
+                print(f"{name} {kind:6s}: {row['alone']:6.2f} models/s alone, "
+                      f"{row['busy']:6.2f} beside a busy process ({row['slowdown']:.1f}x slower)")
+        return
+
+    if args.device == "cuda":
+        peak, peak_name = cuda_tf32_peak(), f"TF32 matmul peak of {torch.cuda.get_device_name()}"
+    else:
+        peak = matmul_peak()
+        peak_name = f"fp32 matmul peak, {usable_cores()} single-threaded processes"
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+          f"torch {torch.__version__}")
+    print(f"{peak_name}: {peak / 1e9:.1f} GFLOP/s")
+
+    results = []
+    for name in args.case or list(CASES):
+        result = run_case(name, args.device, peak)
+        results.append(result)
+        print(f"\n{name}: {result['model']}, {result['epochs']} epochs, "
+              f"{result['gflop_per_model']:.2f} GFLOP per model")
+        for kind in ("engine", "plain"):
+            row = result[kind]
+            print(f"  {kind:6s} {row['models']:5d} models in {row['seconds']:7.1f} s: "
+                  f"{row['models_per_second']:7.2f} models/s, "
+                  f"{row['flops_per_second'] / 1e9:6.1f} GFLOP/s, "
+                  f"{100 * row['fraction_of_peak']:5.1f}% of peak")
+        print(f"  engine / plain loop: {result['speedup']:.1f}x")
+    if args.json:
+        args.json.write_text(json.dumps({"peak_flops": peak, "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
