@@ -32,7 +32,7 @@ from compute.trainer import TrialData, run_batch
 
 logger = logging.getLogger(__name__)
 
-# Rows of the evaluation pass that one model holds activations for at once.
+# Rows of the evaluation pass per forward call; activations scale with it.
 EVAL_CHUNK = 256
 # Draws per trial before a diverging trial stops the run.
 MAX_ATTEMPTS = 3
@@ -44,7 +44,7 @@ class TrialError(RuntimeError):
 
 @dataclass(frozen=True)
 class Execution:
-    """How a run executes. None picks the default for the device."""
+    """Execution settings of a run; None picks the default for the device."""
 
     device: str = "cpu"
     # CPU worker processes, each single-threaded; defaults to the usable cores.
@@ -114,7 +114,7 @@ def plan_models_per_batch(
 
 
 class _Trainer:
-    """What one process needs to train shards: data on the device, the model, the run."""
+    """Per-process training state: data on the device, the model and the run directory."""
 
     def __init__(
         self,

@@ -1,6 +1,6 @@
 """Batched models: the weights of B models stacked on a leading axis.
 
-Each model keeps its own weights and sees its own minibatches, but one batched
+Each model keeps its own weights and trains on its own minibatches, but one batched
 matrix product (or one grouped convolution) runs all of them, which is what makes
 thousands of small trials affordable. `plain_module` rebuilds one model as an
 ordinary `torch.nn.Module`, the reference that tests compare against.

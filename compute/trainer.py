@@ -80,7 +80,7 @@ def train_batch(
     orders: list[torch.Tensor],
     config: TrialConfig,
 ) -> list[torch.Tensor]:
-    """Train B models in place with SGD; model b sees only rows `subsets[b]`.
+    """Train B models in place with SGD; model b trains only on rows `subsets[b]`.
 
     `subsets` is (B, m) on the data's device. The summed loss of all models gives
     each model the gradient of its own mean minibatch loss, because no parameter
