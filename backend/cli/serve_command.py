@@ -1,0 +1,56 @@
+"""`longtail serve`: run the web explorer on a database."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_DB = "sqlite:///longtail.db"
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, found {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must lie in 1..65535, found {port}")
+    return port
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve the web explorer and its JSON API",
+        description="Serve the explorer's HTML pages and JSON API (documented at /docs) "
+        "on the runs stored in a database.",
+    )
+    parser.add_argument("--db", default=DEFAULT_DB,
+                        help="database URL, sqlite:///PATH or postgresql+psycopg://... "
+                        "(default: %(default)s)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default: %(default)s)")
+    parser.add_argument("--port", type=_port, default=8000,
+                        help="TCP port to listen on (default: %(default)s)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    serve(args.db, args.host, args.port)
+    return 0
+
+
+def serve(database_url: str, host: str, port: int) -> None:
+    """Serve the explorer until interrupted; logs the start and the stop."""
+    import uvicorn
+
+    from backend.app import create_app
+
+    app = create_app(database_url)
+    logger.info("serving the explorer on http://%s:%d", host, port)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    finally:
+        logger.info("stopped the explorer on http://%s:%d", host, port)
