@@ -19,6 +19,7 @@ import os
 import platform
 import tempfile
 import time
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -234,7 +235,7 @@ class RunDir:
                     ).astype(bool),
                     test_accuracy=archive["test_accuracy"].astype(np.float64),
                 )
-        except (OSError, KeyError, ValueError) as error:
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
             raise RunDirError(f"shard {path} is unreadable: {error}") from error
 
     def finished_shards(self) -> set[int]:
@@ -294,7 +295,7 @@ class RunDir:
         try:
             with np.load(path, allow_pickle=False) as archive:
                 return {key: archive[key] for key in archive.files}
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, zipfile.BadZipFile) as error:
             raise RunDirError(f"{path} is unreadable: {error}") from error
 
     def influence(self) -> tuple[np.ndarray, np.ndarray]:
