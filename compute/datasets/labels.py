@@ -45,8 +45,8 @@ def label_values(where: str, key: str, labels: np.ndarray) -> np.ndarray:
         if not whole.all():
             bad = int(np.flatnonzero(~whole)[0])
             raise DatasetError(
-                f"{where}: '{key}' must contain whole-number or string labels, found "
-                f"{labels[bad].item()!r} at index {bad}; save labels as integers or strings"
+                f"{where}: '{key}' must contain integer or string labels, found "
+                f"{labels[bad].item()!r} at index {bad}; save whole numbers or strings"
             )
         return labels.astype(np.int64)
     if labels.dtype.kind == "U":
@@ -56,7 +56,7 @@ def label_values(where: str, key: str, labels: np.ndarray) -> np.ndarray:
             return np.char.decode(labels, "utf-8")
         except UnicodeDecodeError as error:
             raise DatasetError(
-                f"{where}: '{key}' holds byte-string labels that are not UTF-8 ({error}); "
+                f"{where}: '{key}' contains byte-string labels that are not UTF-8 ({error}); "
                 "save them as str"
             ) from error
     raise DatasetError(

@@ -61,11 +61,14 @@ def detect_layout(where: str, key: str, shape: tuple[int, ...], layout: str | No
         return "nhwc"
     if channels_first and not channels_last:
         return "nchw"
-    reason = "could be either" if channels_last else "has 1 or 3 entries on neither axis"
+    if channels_last:
+        reason = "both its second and its last axis could hold the channels"
+    else:
+        reason = "neither its second nor its last axis has 1 or 3 entries"
     raise DatasetError(
-        f"{where}: cannot tell the channel axis of '{key}' with shape {shape}: it {reason} "
-        "(N, H, W, C) or (N, C, H, W); add ?layout=nhwc or ?layout=nchw to the dataset "
-        "spec (or pass --layout)"
+        f"{where}: cannot tell the channel axis of '{key}' with shape {shape}: {reason}; "
+        "add ?layout=nhwc (channels last) or ?layout=nchw (channels first) to the dataset "
+        "spec, or pass --layout"
     )
 
 

@@ -71,8 +71,9 @@ def with_options(spec: str, **options: str) -> str:
     parsed = parse_spec(spec)
     if not parsed.path:
         raise DatasetError(
-            f"dataset {spec!r} takes no options; {', '.join(sorted(options))} apply to "
-            "PREFIX:PATH datasets such as folder:DIR or npz:PATH"
+            f"dataset {spec!r} is built in and takes no options (requested: "
+            f"{', '.join(sorted(options))}); options apply to PREFIX:PATH datasets such as "
+            "folder:DIR or npz:PATH"
         )
     merged = dict(parsed.options)
     for key, value in options.items():
@@ -95,3 +96,53 @@ def parse_flag(spec: str, key: str, value: str) -> bool:
     raise DatasetError(
         f"dataset spec {spec!r}: option {key}={value!r} must be 1 or 0 (true/false, yes/no)"
     )
+
+
+def parse_fraction(spec: str, key: str, value: str) -> float:
+    """Return a fraction strictly between 0 and 1."""
+    try:
+        fraction = float(value)
+    except ValueError:
+        fraction = float("nan")
+    if not 0.0 < fraction < 1.0:
+        raise DatasetError(
+            f"dataset spec {spec!r}: option {key}={value!r} must be a number strictly "
+            "between 0 and 1, such as 0.2"
+        )
+    return fraction
+
+
+def parse_seed(spec: str, key: str, value: str) -> int:
+    """Return a non-negative integer seed."""
+    if not value.isdigit():
+        raise DatasetError(
+            f"dataset spec {spec!r}: option {key}={value!r} must be a non-negative integer"
+        )
+    return int(value)
+
+
+def parse_size(spec: str, key: str, value: str) -> tuple[int, int]:
+    """Return (height, width) from HEIGHTxWIDTH, or from one number for a square."""
+    parts = value.lower().split("x")
+    if len(parts) not in (1, 2) or not all(part.isdigit() and int(part) > 0 for part in parts):
+        raise DatasetError(
+            f"dataset spec {spec!r}: option {key}={value!r} must be HEIGHTxWIDTH in pixels, "
+            "such as 32x32, or one number for a square"
+        )
+    height = int(parts[0])
+    width = int(parts[-1])
+    return height, width
+
+
+def choice_parser(*choices: str):
+    """Return a parser that accepts one of `choices`, compared in lower case."""
+
+    def parse(spec: str, key: str, value: str) -> str:
+        if value.lower() not in choices:
+            raise DatasetError(
+                f"dataset spec {spec!r}: option {key}={value!r} must be one of "
+                f"{', '.join(choices)}"
+            )
+        return value.lower()
+
+    return parse
