@@ -1,13 +1,11 @@
 """High-influence pairs: the selection above two thresholds, its summary and its pages.
 
 A pair (i, j) is selected when mem_i >= mem_threshold, infl_ij >= infl_threshold and,
-with `same_class`, label(i) == label(j). Every filter reads the `influences` table
-alone, which carries copies of both labels and of mem_i for this purpose.
+with `same_class`, label(i) == label(j). Selections filter the run's influences held
+in memory (see influence_cache.py); single pairs are read from the database.
 """
 
 from __future__ import annotations
-
-from itertools import chain
 
 import numpy as np
 from sqlalchemy import select
@@ -16,6 +14,7 @@ from sqlalchemy.orm import Session
 from backend import urls
 from backend.errors import not_found
 from backend.queries.examples import check_index, read_example
+from backend.queries.influence_cache import run_influences
 from backend.schemas import (
     HistogramPublic,
     PairDetailPublic,
@@ -48,28 +47,21 @@ def selection_filters(run: Run, selection: SelectionThresholds) -> list:
     return filters
 
 
-def _selected_rows(session: Session, run: Run, selection: SelectionThresholds) -> np.ndarray:
-    """Return (train_index, test_index, infl) of every selected pair as a float array.
-
-    One index scan feeds the summary and the histogram, which numpy computes; three
-    aggregate queries would scan the same rows three times.
-    """
-    result = session.execute(
-        select(Influence.train_index, Influence.test_index, Influence.infl)
-        .where(*selection_filters(run, selection))
+def _selection(session: Session, run: Run, selection: SelectionThresholds):
+    influences = run_influences(session, run)
+    positions = influences.select(
+        selection.mem_threshold, selection.infl_threshold, selection.label, selection.same_class
     )
-    # fromiter over flat values: numpy converts a list of Row objects ten times slower.
-    values = np.fromiter(chain.from_iterable(result), dtype=np.float64)
-    return values.reshape(-1, 3)
+    return influences, positions
 
 
-def summarize_rows(rows: np.ndarray) -> SelectionSummary:
+def summarize_positions(influences, positions: np.ndarray, n_test: int) -> SelectionSummary:
     """Count pairs, unique test and training examples, and tests with exactly one pair."""
-    _, per_test = np.unique(rows[:, 1], return_counts=True)
+    per_test = np.bincount(influences.test_index[positions], minlength=n_test)
     return SelectionSummary(
-        pairs=len(rows),
-        test_examples=len(per_test),
-        train_examples=len(np.unique(rows[:, 0])),
+        pairs=len(positions),
+        test_examples=int((per_test > 0).sum()),
+        train_examples=len(np.unique(influences.train_index[positions])),
         single_train_test_examples=int((per_test == 1).sum()),
     )
 
@@ -78,63 +70,57 @@ def summarize_selection(
     session: Session, run: Run, selection: SelectionThresholds
 ) -> SelectionSummary:
     """Summarize the pairs that pass the selection's thresholds and filters."""
-    return summarize_rows(_selected_rows(session, run, selection))
+    influences, positions = _selection(session, run, selection)
+    return summarize_positions(influences, positions, run.n_test)
 
 
-def influence_histogram(rows: np.ndarray, low: float) -> HistogramPublic:
+def influence_histogram(values: np.ndarray, low: float) -> HistogramPublic:
     """Histogram of the selected influences in HISTOGRAM_BINS bins from `low` to 1."""
     high = max(1.0, low + 1e-6)
-    counts, edges = np.histogram(np.clip(rows[:, 2], low, high), HISTOGRAM_BINS, (low, high))
+    counts, edges = np.histogram(np.clip(values, low, high), HISTOGRAM_BINS, (low, high))
     return HistogramPublic(
         edges=[round(float(edge), 10) for edge in edges], counts=counts.tolist()
     )
 
 
-def pair_public(run: Run, row) -> PairPublic:
-    return PairPublic(
-        train_index=row.train_index,
-        test_index=row.test_index,
-        train_label=row.train_label,
-        test_label=row.test_label,
-        train_mem=row.train_mem,
-        infl=row.infl,
-        infl_se=row.infl_se,
-        train_image_url=urls.image(run.name, "train", row.train_index),
-        test_image_url=urls.image(run.name, "test", row.test_index),
-        pair_url=urls.pair_page(run.name, row.train_index, row.test_index),
-    )
+def _optional(value: float) -> float | None:
+    return None if np.isnan(value) else float(value)
 
 
-def select_pairs(
-    session: Session, run: Run, selection: SelectionThresholds, limit: int, offset: int
-) -> list[PairPublic]:
-    """Return one page of the selected pairs, highest influence first."""
-    rows = session.execute(
-        select(
-            Influence.train_index, Influence.test_index, Influence.train_label,
-            Influence.test_label, Influence.train_mem, Influence.infl, Influence.infl_se,
-        )
-        .where(*selection_filters(run, selection))
-        .order_by(Influence.infl.desc(), Influence.train_index, Influence.test_index)
-        .limit(limit)
-        .offset(offset)
-    ).all()
-    return [pair_public(run, row) for row in rows]
+def select_pairs(run: Run, influences, positions: np.ndarray) -> list[PairPublic]:
+    """Return the pairs at the given positions of the cached influences."""
+    pairs = []
+    for position in positions:
+        train_index = int(influences.train_index[position])
+        test_index = int(influences.test_index[position])
+        pairs.append(PairPublic(
+            train_index=train_index,
+            test_index=test_index,
+            train_label=int(influences.train_label[position]),
+            test_label=int(influences.test_label[position]),
+            train_mem=_optional(influences.train_mem[position]),
+            infl=float(influences.infl[position]),
+            infl_se=_optional(influences.infl_se[position]),
+            train_image_url=urls.image(run.name, "train", train_index),
+            test_image_url=urls.image(run.name, "test", test_index),
+            pair_url=urls.pair_page(run.name, train_index, test_index),
+        ))
+    return pairs
 
 
 def read_pairs(
     session: Session, run: Run, selection: SelectionThresholds, limit: int, offset: int
 ) -> PairsPublic:
     """Return the summary, influence histogram and one page of a selection."""
-    rows = _selected_rows(session, run, selection)
+    influences, positions = _selection(session, run, selection)
     return PairsPublic(
         run=run.name,
         selection=selection,
         limit=limit,
         offset=offset,
-        summary=summarize_rows(rows),
-        histogram=influence_histogram(rows, selection.infl_threshold),
-        pairs=select_pairs(session, run, selection, limit, offset),
+        summary=summarize_positions(influences, positions, run.n_test),
+        histogram=influence_histogram(influences.infl[positions], selection.infl_threshold),
+        pairs=select_pairs(run, influences, positions[offset : offset + limit]),
     )
 
 
