@@ -7,6 +7,7 @@ import logging
 
 from tqdm import tqdm
 
+from backend.cli.load_command import load_into_database
 from compute.config import TrialConfig
 from compute.datasets import load_dataset
 from compute.engine import Execution
@@ -65,6 +66,9 @@ def register(subparsers) -> None:
                         help="CPU worker processes, one thread each (default: usable cores)")
     parser.add_argument("--models-per-batch", type=int, default=None,
                         help="models trained together (default: what fits in memory)")
+    parser.add_argument("--db", default=None, metavar="URL",
+                        help="after estimating, load the run into this database "
+                        "(sqlite:///PATH or postgresql+psycopg://...; default: do not load)")
     parser.set_defaults(run=run)
 
 
@@ -114,4 +118,6 @@ def run(args: argparse.Namespace) -> int:
         f"run {args.out}: {summary['trials']} trials, mean model test accuracy "
         f"{summary['model_test_accuracy_mean']:.4f} (std {summary['model_test_accuracy_std']:.4f})"
     )
+    if args.db is not None:
+        load_into_database(args.out, args.db)
     return 0

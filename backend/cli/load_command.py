@@ -1,0 +1,97 @@
+"""`longtail load`: store a finished run directory in the database."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from tqdm import tqdm
+
+from backend.store.database import DEFAULT_URL, describe_url, open_database
+from backend.store.load import DEFAULT_INFLUENCE_FLOOR, DEFAULT_TOP_K, LoadSummary, load_run
+
+
+def add_database_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db", default=DEFAULT_URL, metavar="URL",
+        help="database URL: sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/DB "
+        "(default: %(default)s, in the working directory)",
+    )
+
+
+def quiet_alembic() -> None:
+    """Hide Alembic's per-connection INFO lines; the store logs its own upgrade message."""
+    migration_logger = logging.getLogger("alembic.runtime.migration")
+    if not migration_logger.isEnabledFor(logging.DEBUG):
+        migration_logger.setLevel(logging.WARNING)
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "load",
+        help="store a finished run in the database",
+        description="Store a run's examples, estimates, thumbnails and kept influences in "
+        "one transaction: if anything fails, the database keeps what it held before. "
+        "Kept influences are every pair at or above the floor, plus the top-k largest "
+        "and top-k most negative of every train and every test example.",
+    )
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="run directory written by estimate")
+    add_database_option(parser)
+    parser.add_argument("--name", default=None,
+                        help="run name in the database (default: the directory's name)")
+    parser.add_argument("--replace", action="store_true",
+                        help="replace a stored run of the same name")
+    parser.add_argument("--influence-floor", type=float, default=DEFAULT_INFLUENCE_FLOOR,
+                        help="keep every influence at or above this value "
+                        "(default: %(default)s)")
+    parser.add_argument("--top-k", type=int, default=DEFAULT_TOP_K,
+                        help="also keep this many largest and most negative influences of "
+                        "every example (default: %(default)s)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    load_into_database(
+        args.run_dir, args.db, name=args.name, replace=args.replace,
+        influence_floor=args.influence_floor, top_k=args.top_k,
+    )
+    return 0
+
+
+def load_into_database(
+    run_dir: str,
+    url: str,
+    name: str | None = None,
+    replace: bool = False,
+    influence_floor: float = DEFAULT_INFLUENCE_FLOOR,
+    top_k: int = DEFAULT_TOP_K,
+) -> LoadSummary:
+    """Open (and upgrade) the database, load the run with a progress bar, print a summary."""
+    quiet_alembic()
+    engine = open_database(url)
+    bars = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage != "influences":
+            return
+        if stage not in bars:
+            bars[stage] = tqdm(
+                total=total, unit="train row", desc="influences", dynamic_ncols=True
+            )
+        bars[stage].n = done
+        bars[stage].refresh()
+
+    try:
+        summary = load_run(
+            engine, run_dir, name=name, replace=replace,
+            influence_floor=influence_floor, top_k=top_k, progress=progress,
+        )
+    finally:
+        for bar in bars.values():
+            bar.close()
+        engine.dispose()
+    print(
+        f"run {summary.name!r} loaded into {describe_url(url)}: {summary.examples} examples, "
+        f"{summary.influences} influences in {summary.seconds:.1f} s"
+    )
+    return summary

@@ -1,0 +1,260 @@
+"""Load a run directory into the store, in one transaction."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import Connection, Engine, delete, insert, select
+
+from backend.store.bulk import insert_arrays, insert_rows, python_values
+from backend.store.database import describe_url
+from backend.store.influence_selection import iter_kept_pairs
+from backend.store.models import Example, ExperimentResult, Influence, Run, RunClass
+from backend.store.run_input import LoadError, RunInput, check_influence_block, read_run_input
+from backend.store.thumbnails import png_bytes
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_INFLUENCE_FLOOR = 0.02
+DEFAULT_TOP_K = 20
+# Rows of the influence matrix read at once: 1024 x 10,000 float32 is 40 MB.
+BLOCK_ROWS = 1024
+
+EXAMPLE_COLUMNS = (
+    "run_id", "split", "index", "label", "mem", "mem_se", "consistency", "consistency_se",
+    "in_trials", "out_trials", "accuracy", "thumbnail", "image_ref",
+)
+
+# progress(stage, done, total): stage is "examples" or "influences" (done in train rows).
+Progress = Callable[[str, int, int], None]
+
+
+class RunExistsError(LoadError):
+    """A run of the same name is already stored and replacing it was not requested."""
+
+
+@dataclass
+class LoadSummary:
+    """What one load stored."""
+
+    run_id: int
+    name: str
+    examples: int
+    influences: int
+    seconds: float
+
+
+def load_run(
+    engine: Engine,
+    path: str | Path,
+    name: str | None = None,
+    replace: bool = False,
+    influence_floor: float = DEFAULT_INFLUENCE_FLOOR,
+    top_k: int = DEFAULT_TOP_K,
+    progress: Progress | None = None,
+) -> LoadSummary:
+    """Store a finished run and its kept influences, all in one transaction.
+
+    On any error, or if the process dies, the transaction rolls back and the database
+    holds what it held before. An existing run of the same name raises
+    RunExistsError unless `replace` is true, in which case the old run goes in the
+    same transaction.
+    """
+    started = time.perf_counter()
+    name = check_run_name(name if name is not None else Path(path).resolve().name)
+    influence_floor = check_influence_floor(influence_floor)
+    top_k = check_top_k(top_k)
+    source = read_run_input(path)
+    progress = progress or (lambda stage, done, total: None)
+
+    with engine.begin() as connection:
+        existing = connection.scalar(select(Run.id).where(Run.name == name))
+        if existing is not None and not replace:
+            raise RunExistsError(
+                f"run {name!r} is already in {describe_url(engine.url)}; pass --replace to "
+                "load it again, or --name to store it under another name"
+            )
+        if existing is not None:
+            logger.info("replacing run %r (id %d)", name, existing)
+            delete_run(connection, existing)
+
+        run_id = _insert_run(connection, source, name, influence_floor, top_k)
+        _insert_classes(connection, run_id, source)
+        examples = insert_rows(
+            connection, Example.__table__, EXAMPLE_COLUMNS, _example_rows(run_id, source)
+        )
+        progress("examples", examples, examples)
+        influences = _insert_influences(
+            connection, run_id, source, influence_floor, top_k, progress
+        )
+
+    summary = LoadSummary(run_id, name, examples, influences, time.perf_counter() - started)
+    logger.info(
+        "loaded run %r (id %d) into %s: %d examples, %d influences in %.1f s",
+        name, run_id, describe_url(engine.url), examples, influences, summary.seconds,
+    )
+    return summary
+
+
+def delete_run(connection: Connection, run_id: int) -> None:
+    """Delete a run and everything stored with it."""
+    # Explicit deletes in child-first order work whether or not the database
+    # enforces ON DELETE CASCADE (SQLite does only with foreign_keys on).
+    for model in (Influence, Example, RunClass, ExperimentResult):
+        connection.execute(delete(model).where(model.run_id == run_id))
+    connection.execute(delete(Run).where(Run.id == run_id))
+
+
+def check_run_name(name: str) -> str:
+    """Return the run name if it is 1 to 200 characters with no surrounding spaces."""
+    if not name or name != name.strip() or len(name) > 200:
+        raise LoadError(
+            f"invalid run name {name!r}: expected 1 to 200 characters without leading or "
+            "trailing spaces; pass another --name"
+        )
+    return name
+
+
+def check_influence_floor(floor: float) -> float:
+    if not -1.0 <= floor <= 1.0:
+        raise LoadError(
+            f"influence floor must lie in [-1, 1], found {floor}; "
+            f"{DEFAULT_INFLUENCE_FLOOR} keeps the pairs worth browsing"
+        )
+    return float(floor)
+
+
+def check_top_k(top_k: int) -> int:
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
+        raise LoadError(
+            f"top-k must be a non-negative integer, found {top_k!r}; "
+            f"{DEFAULT_TOP_K} keeps the 20 largest and 20 most negative of each example"
+        )
+    return top_k
+
+
+def _insert_run(connection, source: RunInput, name, influence_floor, top_k) -> int:
+    manifest = source.manifest
+    config = manifest["config"]
+    trial_accuracy = source.estimates["trial_test_accuracy"]
+    values = {
+        "name": name,
+        "dataset": config["dataset"],
+        "dataset_name": manifest["dataset"]["name"],
+        "fingerprint": manifest["dataset"]["fingerprint"],
+        "model": config["model"],
+        "config": config,
+        "trials": len(trial_accuracy),
+        "subset_ratio": config["subset_ratio"],
+        "n_train": source.n_train,
+        "n_test": source.n_test,
+        "num_classes": source.dataset.num_classes,
+        "image_shape": list(source.dataset.image_shape),
+        "accuracy_mean": float(trial_accuracy.mean()) if len(trial_accuracy) else None,
+        "accuracy_std": float(trial_accuracy.std()) if len(trial_accuracy) else None,
+        "influence_floor": influence_floor,
+        "influence_top_k": top_k,
+        "timings": manifest.get("timings", {}),
+        "source_path": str(source.run.path.resolve()),
+        "created_at": _parse_created(manifest.get("created")),
+        "loaded_at": datetime.now(timezone.utc),
+    }
+    return connection.execute(insert(Run).values(values).returning(Run.id)).scalar_one()
+
+
+def _parse_created(text: str | None) -> datetime:
+    # Manifests store local time with its offset, e.g. 2026-01-31T12:00:00+0100.
+    if text:
+        try:
+            return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S%z")
+        except ValueError:
+            logger.warning("manifest time %r is not ISO 8601; storing the load time", text)
+    return datetime.now(timezone.utc)
+
+
+def _insert_classes(connection, run_id: int, source: RunInput) -> None:
+    dataset = source.dataset
+    train_counts = np.bincount(dataset.y_train, minlength=dataset.num_classes)
+    test_counts = np.bincount(dataset.y_test, minlength=dataset.num_classes)
+    rows = [
+        {
+            "run_id": run_id,
+            "label": label,
+            "name": class_name,
+            "train_count": int(train_counts[label]),
+            "test_count": int(test_counts[label]),
+        }
+        for label, class_name in enumerate(dataset.class_names)
+    ]
+    connection.execute(insert(RunClass), rows)
+
+
+def _example_rows(run_id: int, source: RunInput) -> Iterator[tuple]:
+    estimates = source.estimates
+    dataset = source.dataset
+    train_columns = [
+        python_values(estimates[key])
+        for key in ("mem", "mem_se", "consistency", "consistency_se")
+    ]
+    in_trials = estimates["in_trials"].tolist()
+    out_trials = estimates["out_trials"].tolist()
+    train_accuracy = python_values(estimates["train_accuracy"])
+    for index, label in enumerate(dataset.y_train.tolist()):
+        yield (
+            run_id, "train", index, label,
+            *(column[index] for column in train_columns),
+            in_trials[index], out_trials[index], train_accuracy[index],
+            png_bytes(dataset.x_train[index]), None,
+        )
+
+    test_accuracy = python_values(estimates["test_accuracy"])
+    for index, label in enumerate(dataset.y_test.tolist()):
+        yield (
+            run_id, "test", index, label, None, None, None, None, None, None,
+            test_accuracy[index], png_bytes(dataset.x_test[index]), None,
+        )
+
+
+def _insert_influences(connection, run_id, source, floor, top_k, progress) -> int:
+    run = source.run
+    train_labels = source.estimates["train_labels"]
+    test_labels = source.estimates["test_labels"]
+    mem = source.estimates["mem"]
+
+    def checked_blocks():
+        for start, infl, infl_se in run.iter_influence_rows(BLOCK_ROWS):
+            check_influence_block(run, start, infl, infl_se)
+            yield start, infl, infl_se
+            progress("influences", min(start + BLOCK_ROWS, source.n_train), source.n_train)
+
+    started = time.perf_counter()
+    count = 0
+    for pairs in iter_kept_pairs(checked_blocks(), source.n_test, floor, top_k):
+        count += insert_arrays(connection, Influence.__table__, {
+            "run_id": np.full(len(pairs), run_id, dtype=np.int64),
+            "train_index": pairs.train_index,
+            "test_index": pairs.test_index,
+            "infl": pairs.infl,
+            "infl_se": pairs.infl_se,
+            "train_label": train_labels[pairs.train_index],
+            "test_label": test_labels[pairs.test_index],
+            "train_mem": mem[pairs.train_index],
+        })
+    elapsed = time.perf_counter() - started
+    logger.info(
+        "inserted %d influences in %.1f s (%.0f rows/s)", count, elapsed,
+        count / elapsed if elapsed else 0,
+    )
+    return count
+
+
+__all__ = [
+    "DEFAULT_INFLUENCE_FLOOR", "DEFAULT_TOP_K", "LoadError", "LoadSummary",
+    "RunExistsError", "delete_run", "load_run",
+]
