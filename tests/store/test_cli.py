@@ -1,0 +1,84 @@
+"""The load, db upgrade and estimate --db commands, run as a user runs them."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+from tests.conftest import run_longtail
+from tests.store.db_state import database_state
+
+
+def test_load_command_second_load_and_replace(database_url, synthetic_run):
+    first = run_longtail("load", str(synthetic_run), "--db", database_url)
+    second = run_longtail("load", str(synthetic_run), "--db", database_url, check=False)
+    replaced = run_longtail(
+        "load", str(synthetic_run), "--db", database_url, "--replace",
+        "--influence-floor", "0.5", "--top-k", "1",
+    )
+
+    assert "run 'run' loaded into" in first.stdout
+    assert second.returncode == 2
+    assert "error: run 'run' is already in" in second.stderr
+    assert "pass --replace" in second.stderr
+    assert "Traceback" not in second.stderr
+    assert "run 'run' loaded into" in replaced.stdout
+    state = database_state(database_url)
+    assert state["runs"] == ["run"]
+    # One largest and one most negative per row and per column, nothing above 0.5.
+    assert sum(state["influences"].values()) <= 2 * (1500 + 400)
+
+
+def test_load_command_invalid_top_k(tmp_path, synthetic_run):
+    url = f"sqlite:///{tmp_path / 'longtail.db'}"
+    result = run_longtail("load", str(synthetic_run), "--db", url, "--top-k", "-1", check=False)
+
+    assert result.returncode == 2
+    assert "top-k must be a non-negative integer, found -1" in result.stderr
+
+
+def test_db_upgrade_default_url(tmp_path):
+    # The default database is longtail.db in the working directory.
+    result = subprocess.run(
+        [sys.executable, "-m", "backend.cli", "db", "upgrade"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "is at schema revision 0001" in result.stdout
+    assert (tmp_path / "longtail.db").is_file()
+
+
+def test_db_upgrade_unsupported_url():
+    result = run_longtail("db", "upgrade", "--db", "mysql://user@127.0.0.1/longtail", check=False)
+
+    assert result.returncode == 2
+    assert "unsupported database 'mysql'" in result.stderr
+
+
+def test_db_upgrade_unreachable_server():
+    # Port 1 on this machine has no PostgreSQL server.
+    url = "postgresql+psycopg://postgres@127.0.0.1:1/longtail"
+    result = run_longtail("db", "upgrade", "--db", url, check=False)
+
+    assert result.returncode == 2
+    assert "cannot open database postgresql+psycopg://postgres@127.0.0.1:1/longtail" in (
+        result.stderr
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_estimate_with_db_loads_run(digits_run, tmp_path):
+    # Every shard exists, so the estimate only recomputes the estimates, then loads.
+    database_url = f"sqlite:///{tmp_path / 'longtail.db'}"
+    run = tmp_path / "digits"
+    shutil.copytree(digits_run, run)
+    run_longtail(
+        "estimate", "--dataset", "digits", "--trials", "64", "--epochs", "5",
+        "--shard-size", "16", "--out", str(run), "--db", database_url,
+    )
+
+    state = database_state(database_url)
+    assert state["runs"] == ["digits"]
+    assert sum(state["examples"].values()) == 1438 + 359
