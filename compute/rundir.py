@@ -14,6 +14,7 @@ reader sees either the whole file or none of it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -253,10 +254,23 @@ class RunDir:
     def read_trials(self) -> TrialOutcomes:
         """Read every shard and check that together they hold trials 0..t-1 once each."""
         manifest = self.read_manifest()
-        config = TrialConfig.from_dict(manifest["config"])
+        # Only the trial count and shard size are read, not a whole TrialConfig, so that
+        # imported runs read the same way: their model is one Longtail does not train,
+        # and imported estimates come with 0 trials (see docs/import.md).
+        trials = int(manifest["config"]["trials"])
+        shard_size = int(manifest["config"]["shard_size"])
         n_train, n_test = manifest["dataset"]["n_train"], manifest["dataset"]["n_test"]
+        if trials == 0:
+            return TrialOutcomes(
+                trials=np.zeros(0, dtype=np.int64),
+                mask=np.zeros((0, n_train), dtype=bool),
+                train_correct=np.zeros((0, n_train), dtype=bool),
+                test_correct=np.zeros((0, n_test), dtype=bool),
+                test_accuracy=np.zeros(0),
+            )
+
         parts = []
-        for shard, start, stop in shard_ranges(config.trials, config.shard_size):
+        for shard, start, stop in shard_ranges(trials, shard_size):
             if not self.shard_path(shard).is_file():
                 raise RunDirError(
                     f"{self.path}: shard {shard} (trials {start}..{stop - 1}) is missing; "
@@ -312,8 +326,62 @@ class RunDir:
     def iter_influence_rows(
         self, block_rows: int = 1024
     ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-        """Yield (first train index, infl block, infl_se block), reading one block at a time."""
-        infl, infl_se = self.influence()
-        for start in range(0, infl.shape[0], block_rows):
-            stop = start + block_rows
-            yield start, np.asarray(infl[start:stop]), np.asarray(infl_se[start:stop])
+        """Yield (first train index, infl block, infl_se block), reading one block at a time.
+
+        Blocks are read with plain file reads, not through a memory map: pages of a map
+        stay resident once touched, so a pass over a 2 GB matrix would grow the
+        process to 2 GB.
+        """
+        paths = (self.path / INFLUENCE, self.path / INFLUENCE_SE)
+        with contextlib.ExitStack() as stack:
+            try:
+                handles = [stack.enter_context(open(path, "rb")) for path in paths]
+            except OSError as error:
+                raise RunDirError(
+                    f"{error.filename} is missing or unreadable: {error}"
+                ) from error
+            shapes = [_read_npy_header(path, handle) for path, handle in zip(paths, handles)]
+            if shapes[0] != shapes[1]:
+                raise RunDirError(
+                    f"{paths[0]} has shape {shapes[0]} but {paths[1]} has {shapes[1]}; "
+                    "rerun the estimate command to rewrite both"
+                )
+            n_train, n_test = shapes[0]
+            for start in range(0, n_train, block_rows):
+                rows = min(block_rows, n_train - start)
+                blocks = [_read_rows(path, handle, rows, n_test, start)
+                          for path, handle in zip(paths, handles)]
+                yield start, blocks[0], blocks[1]
+
+
+def _read_npy_header(path: Path, handle) -> tuple[int, int]:
+    """Read the header of a float32 (rows, columns) .npy file and return its shape."""
+    try:
+        version = np.lib.format.read_magic(handle)
+        # Versions 1.0 and 2.0 differ only in the header length field; numpy writes
+        # 3.0 only for structured dtypes with non-ASCII names, never for a matrix.
+        read_header = {
+            (1, 0): np.lib.format.read_array_header_1_0,
+            (2, 0): np.lib.format.read_array_header_2_0,
+        }.get(version)
+        if read_header is None:
+            raise ValueError(f"unsupported .npy format version {version}")
+        shape, fortran_order, dtype = read_header(handle)
+    except (OSError, ValueError) as error:
+        raise RunDirError(f"{path} is not a readable .npy file: {error}") from error
+    if dtype != np.dtype("<f4") or fortran_order or len(shape) != 2:
+        raise RunDirError(
+            f"{path} holds {dtype} of shape {shape} (Fortran order: {fortran_order}), "
+            "expected a C-order float32 (n_train, n_test) matrix; rerun the estimate command"
+        )
+    return shape
+
+
+def _read_rows(path: Path, handle, rows: int, columns: int, start: int) -> np.ndarray:
+    block = np.fromfile(handle, dtype="<f4", count=rows * columns)
+    if block.size != rows * columns:
+        raise RunDirError(
+            f"{path} ends inside row {start + block.size // max(columns, 1)}: the file is "
+            "truncated, so rerun the estimate command"
+        )
+    return block.reshape(rows, columns)

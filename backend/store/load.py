@@ -16,6 +16,7 @@ from backend.store.bulk import insert_arrays, insert_rows, python_values
 from backend.store.database import describe_url
 from backend.store.influence_selection import iter_kept_pairs
 from backend.store.models import Example, ExperimentResult, Influence, Run, RunClass
+from backend.store.prefetch import prefetch
 from backend.store.run_input import LoadError, RunInput, check_influence_block, read_run_input
 from backend.store.thumbnails import png_bytes
 
@@ -202,8 +203,9 @@ def _example_rows(run_id: int, source: RunInput) -> Iterator[tuple]:
         python_values(estimates[key])
         for key in ("mem", "mem_se", "consistency", "consistency_se")
     ]
-    in_trials = estimates["in_trials"].tolist()
-    out_trials = estimates["out_trials"].tolist()
+    # Imported estimates have no trial counts: NaN there becomes NULL.
+    in_trials = python_values(estimates["in_trials"])
+    out_trials = python_values(estimates["out_trials"])
     train_accuracy = python_values(estimates["train_accuracy"])
     for index, label in enumerate(dataset.y_train.tolist()):
         yield (
@@ -235,7 +237,8 @@ def _insert_influences(connection, run_id, source, floor, top_k, progress) -> in
 
     started = time.perf_counter()
     count = 0
-    for pairs in iter_kept_pairs(checked_blocks(), source.n_test, floor, top_k):
+    kept = iter_kept_pairs(checked_blocks(), source.n_test, floor, top_k)
+    for pairs in prefetch(kept):
         count += insert_arrays(connection, Influence.__table__, {
             "run_id": np.full(len(pairs), run_id, dtype=np.int64),
             "train_index": pairs.train_index,

@@ -1,0 +1,184 @@
+"""Write imported estimates or trial outcomes as a run directory (see compute.rundir).
+
+The store loads an imported run like any other. A run of imported estimates has
+0 trials and no shards. Standard errors, trial counts and accuracies that the
+file does not give are NaN, which the store keeps as missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from compute.datasets import Dataset
+from compute.estimate import write_estimates
+from compute.imports.archive import ImportFileError
+from compute.imports.estimates import ImportedEstimates
+from compute.rundir import (
+    ESTIMATES,
+    FORMAT_VERSION,
+    INFLUENCE,
+    INFLUENCE_SE,
+    RunDir,
+    TrialOutcomes,
+    atomic_write,
+    package_versions,
+    shard_ranges,
+)
+
+logger = logging.getLogger(__name__)
+
+# Training rows of the influence matrices written at once.
+BLOCK_ROWS = 1024
+# Trials per shard of an imported trials file.
+SHARD_SIZE = 256
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def new_run(out: str | Path) -> RunDir:
+    """Return a RunDir for `out`, which must not exist or be an empty folder."""
+    path = Path(out)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise ImportFileError(
+            f"{path} already exists and is not an empty folder; pass a new --out directory "
+            "for the imported run"
+        )
+    path.mkdir(parents=True, exist_ok=True)
+    return RunDir(path)
+
+
+def _manifest(spec, dataset, source: Path, file_format, config, details) -> dict:
+    return {
+        "format_version": FORMAT_VERSION,
+        "config": {"dataset": spec, "shard_size": SHARD_SIZE, "seed": None, **config},
+        "dataset": dataset.describe(),
+        "seed": None,
+        "subset_size": round(config["subset_ratio"] * dataset.n_train),
+        "versions": package_versions(),
+        "execution": {},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "timings": {},
+        "imported": {
+            "format": file_format,
+            "file": str(source.resolve()),
+            "sha256": file_sha256(source),
+            **details,
+        },
+        "complete": False,
+    }
+
+
+def write_estimates_run(
+    out: str | Path,
+    spec: str,
+    dataset: Dataset,
+    imported: ImportedEstimates,
+    source: Path,
+    model: str,
+    subset_ratio: float,
+) -> RunDir:
+    """Write a run directory whose estimates come from an imported file."""
+    run = new_run(out)
+    n_train, n_test = dataset.n_train, dataset.n_test
+    missing_train, missing_test = np.full(n_train, np.nan), np.full(n_test, np.nan)
+    arrays = {
+        "mem": imported.mem,
+        "mem_se": missing_train,
+        "consistency": imported.consistency,
+        "consistency_se": missing_train,
+        "in_trials": missing_train,
+        "out_trials": missing_train,
+        "train_labels": dataset.y_train,
+        "test_labels": dataset.y_test,
+        "train_accuracy": missing_train,
+        "test_accuracy": missing_test,
+        "trial_test_accuracy": np.zeros(0),
+    }
+    atomic_write(run.path / ESTIMATES, lambda handle: np.savez(handle, **arrays))
+    _write_sparse_matrix(run.path / INFLUENCE, (n_train, n_test), imported)
+    _write_sparse_matrix(run.path / INFLUENCE_SE, (n_train, n_test), None)
+
+    config = {"model": model, "trials": 0, "subset_ratio": subset_ratio}
+    manifest = _manifest(spec, dataset, source, imported.format, config, imported.details)
+    manifest["summary"] = {
+        "trials": 0,
+        "missing_mem": int(np.isnan(imported.mem).sum()),
+        "imported_influences": len(imported.infl),
+    }
+    manifest["complete"] = True
+    run.write_manifest(manifest)
+    logger.info("imported %s estimates from %s into run %s", imported.format, source, run.path)
+    return run
+
+
+def _write_sparse_matrix(path: Path, shape, imported: ImportedEstimates | None) -> None:
+    # Written block by block: the dense (n, n') float32 matrix is NaN except at the
+    # imported pairs, and never has to fit in memory.
+    if imported is None:
+        train_index = test_index = np.zeros(0, np.int64)
+        values = np.zeros(0, np.float32)
+    else:
+        order = np.argsort(imported.train_index, kind="stable")
+        train_index = imported.train_index[order]
+        test_index = imported.test_index[order]
+        values = imported.infl[order]
+
+    def write(handle) -> None:
+        np.lib.format.write_array_header_1_0(
+            handle, {"descr": "<f4", "fortran_order": False, "shape": shape}
+        )
+        for start in range(0, shape[0], BLOCK_ROWS):
+            stop = min(start + BLOCK_ROWS, shape[0])
+            block = np.full((stop - start, shape[1]), np.nan, dtype="<f4")
+            first, last = np.searchsorted(train_index, (start, stop))
+            block[train_index[first:last] - start, test_index[first:last]] = values[first:last]
+            handle.write(block.tobytes())
+
+    atomic_write(path, write)
+
+
+def write_trials_run(
+    out: str | Path,
+    spec: str,
+    dataset: Dataset,
+    outcomes: TrialOutcomes,
+    source: Path,
+    model: str,
+) -> RunDir:
+    """Write imported trial outcomes as shards, then compute every estimate from them."""
+    run = new_run(out)
+    subset_sizes = outcomes.mask.sum(axis=1)
+    config = {
+        "model": model,
+        "trials": len(outcomes.trials),
+        "subset_ratio": float(subset_sizes.mean() / dataset.n_train),
+    }
+    details = {"subset_size_min": int(subset_sizes.min()), "subset_size_max": int(subset_sizes.max())}
+    manifest = _manifest(spec, dataset, source, "trials", config, details)
+    run.write_manifest(manifest)
+
+    for shard, start, stop in shard_ranges(len(outcomes.trials), SHARD_SIZE):
+        rows = slice(start, stop)
+        run.write_shard(
+            shard, outcomes.trials[rows], outcomes.mask[rows],
+            outcomes.train_correct[rows], outcomes.test_correct[rows],
+        )
+    summary = write_estimates(run)
+
+    manifest = run.read_manifest()
+    manifest["timings"] = {"estimate_seconds": summary["estimate_seconds"]}
+    manifest["summary"] = summary
+    manifest["complete"] = True
+    run.write_manifest(manifest)
+    return run
