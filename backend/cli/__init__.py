@@ -6,11 +6,17 @@ import argparse
 import logging
 import sys
 
-from backend.cli import db_command, estimate_command, load_command, serve_command
+from backend.cli import (
+    db_command,
+    estimate_command,
+    import_command,
+    load_command,
+    serve_command,
+)
 from compute.engine import TrialError
 
 # Each module adds one subcommand: register(subparsers) and run(args) -> exit code.
-COMMAND_MODULES = [estimate_command, load_command, db_command, serve_command]
+COMMAND_MODULES = [estimate_command, load_command, db_command, serve_command, import_command]
 
 
 class UsageError(Exception):

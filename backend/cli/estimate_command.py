@@ -7,6 +7,7 @@ import logging
 
 from tqdm import tqdm
 
+from backend.cli.dataset_options import add_dataset_options, dataset_spec
 from backend.cli.load_command import load_into_database
 from compute.config import TrialConfig
 from compute.datasets import load_dataset
@@ -37,8 +38,7 @@ def register(subparsers) -> None:
         "then estimate memorization, influence and consistency scores. Rerunning the "
         "same command on an interrupted run resumes it.",
     )
-    parser.add_argument("--dataset", default=DEFAULTS.dataset,
-                        help="mnist5k, digits or npz:PATH (default: %(default)s)")
+    add_dataset_options(parser, default=DEFAULTS.dataset)
     parser.add_argument("--model", choices=["mlp", "cnn"], default=DEFAULTS.model,
                         help="model architecture (default: %(default)s)")
     parser.add_argument("--hidden", type=_widths, default=DEFAULTS.hidden,
@@ -74,7 +74,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = TrialConfig(
-        dataset=args.dataset,
+        dataset=dataset_spec(args),
         model=args.model,
         hidden=args.hidden,
         channels=args.channels,

@@ -1,0 +1,91 @@
+"""`longtail import`: store estimates or trial outcomes computed elsewhere."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+from pathlib import Path
+
+from sqlalchemy import select
+
+from backend.cli.dataset_options import add_dataset_options, dataset_spec
+from backend.cli.load_command import add_database_option, load_into_database, quiet_alembic
+from backend.store.database import describe_url, open_database
+from backend.store.load import DEFAULT_INFLUENCE_FLOOR, DEFAULT_TOP_K, RunExistsError
+from backend.store.models import Run
+from compute.imports import DEFAULT_SUBSET_RATIO, EXTERNAL_MODEL, import_run
+
+logger = logging.getLogger(__name__)
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "import",
+        help="store estimates or trial outcomes computed elsewhere",
+        description="Check an .npz file of estimates (influence matrices by class, "
+        "high-influence pairs, consistency scores) or of trial outcomes (membership mask "
+        "and correctness) against the dataset, write it as a run directory, and load "
+        "that into the database. The file's labels must match the dataset's in length "
+        "and order, else nothing is written. See docs/import.md for the formats.",
+    )
+    parser.add_argument("file", metavar="FILE", help=".npz file to import")
+    add_dataset_options(parser, default=None)
+    parser.add_argument("--name", required=True, help="run name in the database")
+    add_database_option(parser)
+    parser.add_argument("--out", default=None, metavar="DIR",
+                        help="run directory to write (default: runs/imported/NAME)")
+    parser.add_argument("--model", default=EXTERNAL_MODEL,
+                        help="name of the model the file was computed with, stored for "
+                        "display (default: %(default)s)")
+    parser.add_argument("--subset-ratio", type=float, default=DEFAULT_SUBSET_RATIO,
+                        help="subset ratio the imported estimates were computed with, stored "
+                        "for display; trial files give their own (default: %(default)s)")
+    parser.add_argument("--replace", action="store_true",
+                        help="replace a stored run of the same name")
+    parser.add_argument("--influence-floor", type=float, default=DEFAULT_INFLUENCE_FLOOR,
+                        help="keep every influence at or above this value "
+                        "(default: %(default)s)")
+    parser.add_argument("--top-k", type=int, default=DEFAULT_TOP_K,
+                        help="also keep this many largest and most negative influences of "
+                        "every example (default: %(default)s)")
+    parser.set_defaults(run=run)
+
+
+def default_out(name: str) -> Path:
+    """Return runs/imported/NAME, with characters other than letters, digits, '.-_' as '_'."""
+    return Path("runs") / "imported" / re.sub(r"[^A-Za-z0-9._-]", "_", name)
+
+
+def run(args: argparse.Namespace) -> int:
+    spec = dataset_spec(args)
+    out = Path(args.out) if args.out is not None else default_out(args.name)
+    if not args.replace:
+        _check_name_free(args.db, args.name)
+
+    imported, file_format = import_run(
+        args.file, spec, out, model=args.model, subset_ratio=args.subset_ratio
+    )
+    print(f"imported {file_format} file {args.file} as run directory {imported.path}")
+    load_into_database(
+        str(imported.path), args.db, name=args.name, replace=args.replace,
+        influence_floor=args.influence_floor, top_k=args.top_k,
+    )
+    return 0
+
+
+def _check_name_free(url: str, name: str) -> None:
+    # Checked before the import writes its run directory, which can take minutes
+    # for a large influence file; the load checks again inside its transaction.
+    quiet_alembic()
+    engine = open_database(url)
+    try:
+        with engine.connect() as connection:
+            existing = connection.scalar(select(Run.id).where(Run.name == name))
+    finally:
+        engine.dispose()
+    if existing is not None:
+        raise RunExistsError(
+            f"run {name!r} is already in {describe_url(url)}; pass --replace to import it "
+            "again, or another --name"
+        )
