@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-from sqlalchemy import Connection, Table
+from sqlalchemy import Boolean, Connection, Float, Integer, LargeBinary, String, Table
 
 # Rows per executemany call: large enough to amortize the call, small enough that
 # one chunk of tuples stays a few MiB.
@@ -14,6 +14,12 @@ CHUNK_ROWS = 20_000
 # PostgreSQL's binary COPY format: signature, flags, header extension length.
 COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
 COPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
+# PostgreSQL types of the column types in backend.store.models, for binary COPY.
+# Boolean comes before Integer because it is checked with isinstance.
+POSTGRES_TYPES = (
+    (Boolean, "bool"), (Integer, "int4"), (Float, "float8"), (LargeBinary, "bytea"),
+    (String, "text"),
+)
 # Big-endian wire types of the column types numeric arrays can fill.
 BINARY_TYPES = {"i": ">i4", "f": ">f8"}
 
@@ -26,7 +32,9 @@ def insert_rows(
     None in a tuple becomes NULL. Returns the number of rows inserted.
     """
     if connection.dialect.name == "postgresql":
-        with _copy(connection, table, columns, binary=False) as copy:
+        with _copy(connection, table, columns, binary=True) as copy:
+            # Binary COPY sends bytea as raw bytes; text COPY would hex-encode them.
+            copy.set_types([_postgres_type(table.c[column].type) for column in columns])
             count = 0
             for row in rows:
                 copy.write_row(row)
@@ -84,6 +92,14 @@ def _copy(connection, table: Table, columns: Sequence[str], binary: bool):
     quoted = ", ".join(f'"{column}"' for column in columns)
     options = " (FORMAT BINARY)" if binary else ""
     return cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN{options}')
+
+
+def _postgres_type(column_type) -> str:
+    """Return the PostgreSQL type name that binary COPY uses for a SQLAlchemy column type."""
+    for sqlalchemy_type, name in POSTGRES_TYPES:
+        if isinstance(column_type, sqlalchemy_type):
+            return name
+    raise TypeError(f"no binary COPY type for column type {column_type!r}")
 
 
 def python_values(array: np.ndarray) -> list:

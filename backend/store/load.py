@@ -72,6 +72,7 @@ def load_run(
     influence_floor = check_influence_floor(influence_floor)
     top_k = check_top_k(top_k)
     source = read_run_input(path)
+    logger.info("read and checked run %s in %.1f s", source.run.path, time.perf_counter() - started)
     progress = progress or (lambda stage, done, total: None)
 
     with engine.begin() as connection:
@@ -87,10 +88,12 @@ def load_run(
 
         run_id = _insert_run(connection, source, name, influence_floor, top_k)
         _insert_classes(connection, run_id, source)
-        examples = insert_rows(
-            connection, Example.__table__, EXAMPLE_COLUMNS, _example_rows(run_id, source)
-        )
+        # Thumbnails are encoded in a background thread while earlier rows are inserted.
+        example_rows = (row for chunk in prefetch(_chunks(_example_rows(run_id, source)))
+                        for row in chunk)
+        examples = insert_rows(connection, Example.__table__, EXAMPLE_COLUMNS, example_rows)
         progress("examples", examples, examples)
+        logger.info("inserted %d examples with thumbnails", examples)
         influences = _insert_influences(
             connection, run_id, source, influence_floor, top_k, progress
         )
@@ -221,6 +224,17 @@ def _example_rows(run_id: int, source: RunInput) -> Iterator[tuple]:
             run_id, "test", index, label, None, None, None, None, None, None,
             test_accuracy[index], png_bytes(dataset.x_test[index]), None,
         )
+
+
+def _chunks(rows: Iterator[tuple], size: int = 1000) -> Iterator[list[tuple]]:
+    chunk = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _insert_influences(connection, run_id, source, floor, top_k, progress) -> int:
