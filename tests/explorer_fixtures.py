@@ -1,123 +1,39 @@
-"""Fixtures of the explorer tests: a SQLite database loaded from a real run, and a server.
+"""Fixtures of the explorer tests: databases loaded from a real run, and servers on them.
 
-Import them into a conftest.py; both are session-scoped and shared by the API and
-browser tests.
+Import them into a conftest.py. All are session-scoped and shared by the API and
+browser tests. The run is the real `digits_run` of tests/conftest.py, stored by the
+store's own loader with its default influence floor and top-k, so the explorer
+reads exactly what `longtail load` writes.
 """
 
 from __future__ import annotations
 
-import io
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 import pytest
 import uvicorn
-from PIL import Image
-from sqlalchemy import create_engine, insert
-from sqlalchemy.orm import Session
 
 from backend.app import create_app
-from backend.store.models import Base, Example, Influence, Run, RunClass
-from compute.rundir import RunDir
+from backend.store.database import open_database
+from backend.store.load import load_run
+from tests.postgres import temporary_postgres_database
 
 RUN_NAME = "digits"
-# Influences kept by the stand-in loader below: all at or above the floor, plus the
-# top TOP_K of every training example.
-FLOOR = 0.02
-TOP_K = 10
+BACKENDS = ("sqlite", "postgresql")
 
 
-def _png(image: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(image[..., 0]), "L").save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def fill_database(url: str, run_path: Path, name: str) -> None:
-    """Load a run directory into a new SQLite database.
-
-    TODO: replace with the store's loader (`longtail load`) once it is committed.
-    """
-    engine = create_engine(url)
-    Base.metadata.create_all(engine)
-    run_dir = RunDir(run_path)
-    manifest = run_dir.read_manifest()
-    estimates = run_dir.read_estimates()
-    dataset = run_dir.load_dataset()
-    infl, infl_se = run_dir.influence()
-    mem = estimates["mem"]
-
-    def maybe(values, index, kind=float):
-        value = values[index]
-        return None if np.isnan(value) else kind(value)
-
-    with Session(engine) as session, session.begin():
-        run = Run(
-            name=name, dataset=manifest["config"]["dataset"], dataset_name=dataset.name,
-            fingerprint=dataset.fingerprint(), model=manifest["config"]["model"],
-            config=manifest["config"], trials=manifest["summary"]["trials"],
-            subset_ratio=manifest["config"]["subset_ratio"], n_train=dataset.n_train,
-            n_test=dataset.n_test, num_classes=dataset.num_classes,
-            image_shape=list(dataset.image_shape),
-            accuracy_mean=manifest["summary"]["model_test_accuracy_mean"],
-            accuracy_std=manifest["summary"]["model_test_accuracy_std"],
-            influence_floor=FLOOR, influence_top_k=TOP_K, timings=manifest["timings"],
-            source_path=str(run_path), created_at=datetime.now(timezone.utc),
-        )
-        session.add(run)
-        session.flush()
-        for label, class_name in enumerate(dataset.class_names):
-            session.add(RunClass(
-                run_id=run.id, label=label, name=class_name,
-                train_count=int((dataset.y_train == label).sum()),
-                test_count=int((dataset.y_test == label).sum()),
-            ))
-        session.flush()
-
-        rows = []
-        for index in range(dataset.n_train):
-            rows.append({
-                "run_id": run.id, "split": "train", "index": index,
-                "label": int(dataset.y_train[index]), "mem": maybe(mem, index),
-                "mem_se": maybe(estimates["mem_se"], index),
-                "consistency": maybe(estimates["consistency"], index),
-                "consistency_se": maybe(estimates["consistency_se"], index),
-                "in_trials": int(estimates["in_trials"][index]),
-                "out_trials": int(estimates["out_trials"][index]),
-                "accuracy": float(estimates["train_accuracy"][index]),
-                "thumbnail": _png(dataset.x_train[index]),
-            })
-        for index in range(dataset.n_test):
-            rows.append({
-                "run_id": run.id, "split": "test", "index": index,
-                "label": int(dataset.y_test[index]),
-                "accuracy": float(estimates["test_accuracy"][index]),
-                "thumbnail": _png(dataset.x_test[index]),
-            })
-        session.execute(insert(Example), rows)
-
-        matrix = np.nan_to_num(np.asarray(infl), nan=-np.inf)
-        keep = matrix >= FLOOR
-        top = np.argsort(-matrix, axis=1)[:, :TOP_K]
-        keep[np.arange(len(matrix))[:, None], top] = True
-        keep &= np.isfinite(matrix)
-        trains, tests = np.nonzero(keep)
-        session.execute(insert(Influence), [
-            {
-                "run_id": run.id, "train_index": int(i), "test_index": int(j),
-                "infl": float(matrix[i, j]), "infl_se": float(infl_se[i, j]),
-                "train_label": int(dataset.y_train[i]), "test_label": int(dataset.y_test[j]),
-                "train_mem": maybe(mem, i),
-            }
-            for i, j in zip(trains, tests)
-        ])
-    engine.dispose()
+def load_database(url: str, run_path: Path, name: str) -> None:
+    """Create or upgrade the schema at `url` and load the run there under `name`."""
+    engine = open_database(url)
+    try:
+        load_run(engine, run_path, name=name)
+    finally:
+        engine.dispose()
 
 
 def free_port() -> int:
@@ -149,16 +65,31 @@ def serve_in_thread(database_url: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def explorer_database(digits_run, tmp_path_factory) -> str:
+def sqlite_explorer_database(digits_run, tmp_path_factory) -> str:
     """URL of a SQLite database holding the digits run under the name 'digits'."""
     path = tmp_path_factory.mktemp("explorer") / "explorer.db"
     url = f"sqlite:///{path}"
-    fill_database(url, digits_run, RUN_NAME)
+    load_database(url, digits_run, RUN_NAME)
     return url
 
 
 @pytest.fixture(scope="session")
-def explorer_server(explorer_database) -> str:
-    """Base URL of a running explorer on the digits database."""
-    with serve_in_thread(explorer_database) as url:
+def postgresql_explorer_database(digits_run) -> Iterator[str]:
+    """URL of a PostgreSQL database of this session's own, holding the digits run."""
+    with temporary_postgres_database("longtail_explorer_test") as url:
+        load_database(url, digits_run, RUN_NAME)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def sqlite_explorer_server(sqlite_explorer_database) -> Iterator[str]:
+    """Base URL of a running explorer on the SQLite database."""
+    with serve_in_thread(sqlite_explorer_database) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def postgresql_explorer_server(postgresql_explorer_database) -> Iterator[str]:
+    """Base URL of a running explorer on the PostgreSQL database."""
+    with serve_in_thread(postgresql_explorer_database) as url:
         yield url

@@ -43,11 +43,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def serve(database_url: str, host: str, port: int) -> None:
-    """Serve the explorer until interrupted; logs the start and the stop."""
+    """Serve the explorer until interrupted, creating or upgrading the database schema first."""
     import uvicorn
 
     from backend.app import create_app
+    from backend.cli.load_command import quiet_alembic
 
+    quiet_alembic()
     app = create_app(database_url)
     logger.info("serving the explorer on http://%s:%d", host, port)
     try:

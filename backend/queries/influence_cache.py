@@ -88,7 +88,8 @@ def _read(session: Session, run: Run) -> RunInfluences:
 
 def run_influences(session: Session, run: Run) -> RunInfluences:
     """Return the cached influences of a run, reading them on first use."""
-    key = (run.id, run.name, run.loaded_at)
+    # Run ids restart in every database, and one process may serve several.
+    key = (session.get_bind().url.render_as_string(), run.id, run.name, run.loaded_at)
     with _lock:
         if key in _cache:
             _cache.move_to_end(key)

@@ -140,8 +140,9 @@ def read_pair(session: Session, run: Run, train_index: int, test_index: int) -> 
     if row is None:
         raise not_found(
             f"run {run.name!r} stores no influence of train {train_index} on test {test_index}: "
-            f"it is below the stored floor {run.influence_floor} and outside both examples' "
-            f"top {run.influence_top_k}",
+            f"it is below the stored floor {run.influence_floor} and not among the "
+            f"{run.influence_top_k} largest or most negative influences of either example; "
+            "reload the run with a lower 'longtail load --influence-floor' to store it",
             {"train_index": train_index, "test_index": test_index},
         )
 

@@ -1,16 +1,29 @@
-"""API tests run against a real server on 127.0.0.1 and a database loaded from a real run."""
+"""API tests run against real servers on 127.0.0.1 and databases loaded from a real run.
+
+Every test that takes `client` runs twice: on SQLite and on PostgreSQL.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.explorer_fixtures import RUN_NAME, explorer_database, explorer_server  # noqa: F401
+from tests.explorer_fixtures import (  # noqa: F401
+    BACKENDS,
+    RUN_NAME,
+    postgresql_explorer_database,
+    postgresql_explorer_server,
+    sqlite_explorer_database,
+    sqlite_explorer_server,
+)
 
 
-@pytest.fixture(scope="session")
-def client(explorer_server) -> httpx.Client:  # noqa: F811
-    with httpx.Client(base_url=explorer_server, timeout=30) as http:
+@pytest.fixture(scope="session", params=BACKENDS)
+def client(request) -> Iterator[httpx.Client]:
+    server = request.getfixturevalue(f"{request.param}_explorer_server")
+    with httpx.Client(base_url=server, timeout=30) as http:
         yield http
 
 

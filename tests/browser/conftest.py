@@ -7,7 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.explorer_fixtures import RUN_NAME, explorer_database, explorer_server  # noqa: F401
+from tests.explorer_fixtures import (  # noqa: F401
+    RUN_NAME,
+    sqlite_explorer_database,
+    sqlite_explorer_server,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -34,8 +38,10 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, explorer_server):  # noqa: F811
-    context = browser.new_context(base_url=explorer_server, viewport={"width": 1280, "height": 900})
+def page(browser, sqlite_explorer_server):  # noqa: F811
+    context = browser.new_context(
+        base_url=sqlite_explorer_server, viewport={"width": 1280, "height": 900}
+    )
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda error: errors.append(error))
