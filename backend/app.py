@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
@@ -51,7 +52,13 @@ def create_app(database_url: str) -> FastAPI:
     for router in (run_pages.router, pair_pages.router, example_pages.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    app.add_api_route("/favicon.ico", read_favicon, include_in_schema=False)
     return app
+
+
+def read_favicon() -> FileResponse:
+    """Serve the icon to clients that ask for /favicon.ico instead of reading the page's link."""
+    return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
 
 
 @asynccontextmanager

@@ -45,6 +45,7 @@ def test_run_page_links_json_twin(client, run_name):
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     assert f'href="/api/runs/{run_name}"' in response.text
+    assert 'rel="icon" href="/static/favicon.svg"' in response.text
 
 
 def test_openapi_documents_json_routes(client):
@@ -60,3 +61,13 @@ def test_openapi_documents_json_routes(client):
     ):
         assert path in paths
     assert not any(path.startswith("/runs") for path in paths)
+
+
+def test_favicon_served(client):
+    linked = client.get("/static/favicon.svg")
+    default = client.get("/favicon.ico")
+
+    assert linked.status_code == 200
+    assert linked.headers["content-type"].startswith("image/svg+xml")
+    assert default.status_code == 200
+    assert default.content == linked.content

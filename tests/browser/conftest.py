@@ -45,9 +45,15 @@ def page(browser, sqlite_explorer_server):  # noqa: F811
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda error: errors.append(error))
+    # Any failed request of a page load (a missing icon, script or image) is a bug.
+    failed = []
+    page.on("response", lambda response: response.status >= 400 and failed.append(
+        f"{response.status} {response.url}"
+    ))
     yield page
     context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+    assert not failed, f"failed requests: {failed}"
 
 
 @pytest.fixture(scope="session")
