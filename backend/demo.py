@@ -13,6 +13,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from backend.cli import main as longtail
+from backend.cli.load_command import quiet_alembic
 from backend.cli.serve_command import serve
 from backend.store.database import open_database
 from backend.store.models import Run
@@ -48,6 +49,7 @@ def run_is_loaded(database_url: str, name: str) -> bool:
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
+    quiet_alembic()
     if run_is_complete(RUN_DIR):
         print(f"run {RUN_DIR} is complete; skipping the estimate")
     else:
