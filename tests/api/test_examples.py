@@ -51,6 +51,24 @@ def test_test_influences_are_top_of_column(client, run_name, influence):
     assert all(item["example"]["split"] == "train" for item in body["influences"])
 
 
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_influences_all_stored_match_matrix(client, run_name, influence, split):
+    body = client.get(f"/api/runs/{run_name}/{split}/5/influences", params={"limit": 1000}).json()
+
+    items = body["influences"]
+    others = [item["example"]["index"] for item in items]
+    values = [item["infl"] for item in items]
+    expected = influence[5, others] if split == "train" else influence[others, 5]
+    # The loader keeps at least the 20 largest influences of every example.
+    assert len(items) >= 20
+    assert len(set(others)) == len(others)
+    assert values == pytest.approx(expected.tolist(), abs=1e-6)
+    # Highest first; equal influences go by the other example's index.
+    assert [(-value, other) for value, other in zip(values, others)] == sorted(
+        (-value, other) for value, other in zip(values, others)
+    )
+
+
 def test_influences_limit_zero_is_empty(client, run_name):
     body = client.get(f"/api/runs/{run_name}/train/0/influences", params={"limit": 0}).json()
 
