@@ -2,9 +2,10 @@
 
     .venv/bin/python benchmarks/explorer.py [--db PATH] [--requests N]
 
-The run has 50,000 train and 10,000 test examples in 100 classes and 1,000,000
-stored influences (20 per training example, about half of them same-class). It is
-written directly with SQLAlchemy Core, then a real uvicorn server on 127.0.0.1
+The run has 50,000 train and 10,000 test examples in 100 classes and about 990,000
+stored influences (20 drawn per training example, half of them same-class, repeats
+stored once). It is written with the store's schema and bulk inserts, without the
+loader's influence selection, then a real uvicorn server on 127.0.0.1
 answers HTTP requests: pair selections as a slider moves, top influences of random
 examples, and gallery pages. Results are in docs/benchmarks.md.
 """
@@ -22,30 +23,39 @@ from pathlib import Path
 import httpx
 import numpy as np
 from PIL import Image
-from sqlalchemy import create_engine, insert
+from sqlalchemy import insert
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from backend.store.models import Base, Example, Influence, Run, RunClass
+from backend.store.bulk import insert_arrays, insert_rows
+from backend.store.database import create_database_engine, current_revision, open_database
+from backend.store.load import EXAMPLE_COLUMNS
+from backend.store.models import Example, Influence, Run, RunClass
 from tests.explorer_fixtures import serve_in_thread
 
 N_TRAIN, N_TEST, CLASSES, PER_TRAIN = 50_000, 10_000, 100, 20
 RUN_NAME = "synthetic-cifar100"
-CHUNK = 50_000
 
 
 def fill(url: str, seed: int = 0) -> None:
     """Write the synthetic run; mem and infl have long right tails like real runs."""
     rng = np.random.default_rng(seed)
-    engine = create_engine(url)
-    Base.metadata.create_all(engine)
+    engine = open_database(url)
     train_labels = np.arange(N_TRAIN) % CLASSES
     test_labels = np.arange(N_TEST) % CLASSES
     mem = np.clip(rng.beta(0.4, 3.0, N_TRAIN) - 0.05, -1, 1)
     buffer = io.BytesIO()
     Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(buffer, "PNG")
     thumbnail = buffer.getvalue()
+
+    # Half of each training example's pairs go to test examples of its own class.
+    # Repeated draws of one (train, test) pair are stored once.
+    same = rng.integers(0, N_TEST // CLASSES, (N_TRAIN, PER_TRAIN // 2)) * CLASSES
+    same += train_labels[:, None]
+    other = rng.integers(0, N_TEST, (N_TRAIN, PER_TRAIN - PER_TRAIN // 2))
+    keys = np.unique(np.arange(N_TRAIN)[:, None] * N_TEST + np.concatenate([same, other], 1))
+    train_index, test_index = np.divmod(keys, N_TEST)
 
     with engine.begin() as connection:
         connection.execute(insert(Run), [{
@@ -61,38 +71,43 @@ def fill(url: str, seed: int = 0) -> None:
              "train_count": N_TRAIN // CLASSES, "test_count": N_TEST // CLASSES}
             for label in range(CLASSES)
         ])
-        examples = [
-            {"run_id": 1, "split": "train", "index": index, "label": int(train_labels[index]),
-             "mem": float(mem[index]), "mem_se": 0.05, "consistency": 0.5,
-             "consistency_se": 0.05, "in_trials": 1400, "out_trials": 600, "accuracy": 0.8,
-             "thumbnail": thumbnail}
+        train_rows = (
+            (1, "train", index, int(train_labels[index]), float(mem[index]), 0.05, 0.5, 0.05,
+             1400, 600, 0.8, thumbnail, None)
             for index in range(N_TRAIN)
-        ] + [
-            {"run_id": 1, "split": "test", "index": index, "label": int(test_labels[index]),
-             "accuracy": 0.6, "thumbnail": thumbnail}
+        )
+        test_rows = (
+            (1, "test", index, int(test_labels[index]), None, None, None, None, None, None,
+             0.6, thumbnail, None)
             for index in range(N_TEST)
-        ]
-        for start in range(0, len(examples), CHUNK):
-            connection.execute(insert(Example), examples[start:start + CHUNK])
-
-        # Half of each training example's pairs go to test examples of its own class.
-        same = rng.integers(0, N_TEST // CLASSES, (N_TRAIN, PER_TRAIN // 2)) * CLASSES
-        same += train_labels[:, None]
-        other = rng.integers(0, N_TEST, (N_TRAIN, PER_TRAIN - PER_TRAIN // 2))
-        tests = np.concatenate([same, other], axis=1)
-        infl = 0.05 + rng.exponential(0.06, tests.shape)
-        for start in range(0, N_TRAIN, CHUNK // PER_TRAIN):
-            rows = []
-            for train in range(start, min(start + CHUNK // PER_TRAIN, N_TRAIN)):
-                for test in np.unique(tests[train]):
-                    rows.append({
-                        "run_id": 1, "train_index": train, "test_index": int(test),
-                        "infl": float(infl[train, len(rows) % PER_TRAIN]), "infl_se": 0.05,
-                        "train_label": int(train_labels[train]),
-                        "test_label": int(test_labels[test]), "train_mem": float(mem[train]),
-                    })
-            connection.execute(insert(Influence), rows)
+        )
+        insert_rows(connection, Example.__table__, EXAMPLE_COLUMNS, train_rows)
+        insert_rows(connection, Example.__table__, EXAMPLE_COLUMNS, test_rows)
+        insert_arrays(connection, Influence.__table__, {
+            "run_id": np.ones(len(keys), dtype=np.int64),
+            "train_index": train_index,
+            "test_index": test_index,
+            "infl": 0.05 + rng.exponential(0.06, len(keys)),
+            "infl_se": np.full(len(keys), 0.05),
+            "train_label": train_labels[train_index],
+            "test_label": test_labels[test_index],
+            "train_mem": mem[train_index],
+        })
     engine.dispose()
+
+
+def check_existing(url: str) -> None:
+    """Raise SystemExit if the file at `url` predates the store's migrations."""
+    engine = create_database_engine(url)
+    try:
+        revision = current_revision(engine)
+    finally:
+        engine.dispose()
+    if revision is None:
+        raise SystemExit(
+            f"{url} has no schema revision, so an older version of this benchmark made it; "
+            "delete the file and run the benchmark again to refill it"
+        )
 
 
 def measure(client: httpx.Client, paths: list[str]) -> tuple[float, float]:
@@ -109,13 +124,15 @@ def measure(client: httpx.Client, paths: list[str]) -> tuple[float, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", default="/tmp/longtail-explorer-bench.db",
+    parser.add_argument("--db", default="/tmp/longtail-explorer-benchmark.db",
                         help="SQLite file, created and filled when missing (default: %(default)s)")
     parser.add_argument("--requests", type=int, default=200, help="requests per endpoint")
     args = parser.parse_args()
     path = Path(args.db)
     url = f"sqlite:///{path}"
-    if not path.exists():
+    if path.exists():
+        check_existing(url)
+    else:
         started = time.perf_counter()
         fill(url)
         print(f"filled {path} in {time.perf_counter() - started:.0f} s")
