@@ -25,6 +25,7 @@ import torch
 
 from compute.config import ConfigError, TrialConfig
 from compute.datasets import Dataset
+from compute.errors import TrialError
 from compute.models import build_model, bytes_per_model, pixel_statistics, prepare_inputs
 from compute.rundir import RunDir, shard_ranges
 from compute.subsets import draw_subset, membership_mask
@@ -36,10 +37,6 @@ logger = logging.getLogger(__name__)
 EVAL_CHUNK = 256
 # Draws per trial before a diverging trial stops the run.
 MAX_ATTEMPTS = 3
-
-
-class TrialError(RuntimeError):
-    """A trial failed on every draw it was given."""
 
 
 @dataclass(frozen=True)

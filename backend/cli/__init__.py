@@ -13,7 +13,7 @@ from backend.cli import (
     load_command,
     serve_command,
 )
-from compute.engine import TrialError
+from compute.errors import TrialError
 
 # Each module adds one subcommand: register(subparsers) and run(args) -> exit code.
 COMMAND_MODULES = [estimate_command, load_command, db_command, serve_command, import_command]

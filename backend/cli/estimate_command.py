@@ -5,14 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-from tqdm import tqdm
-
 from backend.cli.dataset_options import add_dataset_options, dataset_spec
-from backend.cli.load_command import load_into_database
 from compute.config import TrialConfig
-from compute.datasets import load_dataset
-from compute.engine import Execution
-from compute.estimate import estimate
 
 logger = logging.getLogger(__name__)
 DEFAULTS = TrialConfig()
@@ -69,10 +63,20 @@ def register(subparsers) -> None:
     parser.add_argument("--db", default=None, metavar="URL",
                         help="after estimating, load the run into this database "
                         "(sqlite:///PATH or postgresql+psycopg://...; default: do not load)")
+    parser.add_argument("--replace", action="store_true",
+                        help="with --db, replace a stored run of the same name")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here so that `longtail --help` and the other commands start without torch.
+    from tqdm import tqdm
+
+    from backend.cli.load_command import load_into_database
+    from compute.datasets import load_dataset
+    from compute.engine import Execution
+    from compute.estimate import estimate
+
     config = TrialConfig(
         dataset=dataset_spec(args),
         model=args.model,
@@ -119,5 +123,5 @@ def run(args: argparse.Namespace) -> int:
         f"{summary['model_test_accuracy_mean']:.4f} (std {summary['model_test_accuracy_std']:.4f})"
     )
     if args.db is not None:
-        load_into_database(args.out, args.db)
+        load_into_database(args.out, args.db, replace=args.replace)
     return 0

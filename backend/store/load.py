@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 from sqlalchemy import Connection, Engine, delete, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from backend.store.bulk import insert_arrays, insert_rows, python_values
 from backend.store.database import describe_url
@@ -75,6 +76,33 @@ def load_run(
     logger.info("read and checked run %s in %.1f s", source.run.path, time.perf_counter() - started)
     progress = progress or (lambda stage, done, total: None)
 
+    try:
+        run_id, examples, influences = _load_in_transaction(
+            engine, source, name, replace, influence_floor, top_k, progress
+        )
+    except IntegrityError as error:
+        # Another load inserted the same name between our check and our insert.
+        if existing_run_id(engine, name) is None:
+            raise
+        raise RunExistsError(
+            f"run {name!r} was stored by another load while this one ran; pass --replace "
+            "to load it again, or --name to store it under another name"
+        ) from error
+
+    summary = LoadSummary(run_id, name, examples, influences, time.perf_counter() - started)
+    logger.info(
+        "loaded run %r (id %d) into %s: %d examples, %d influences in %.1f s",
+        name, run_id, describe_url(engine.url), examples, influences, summary.seconds,
+    )
+    return summary
+
+
+def existing_run_id(engine: Engine, name: str) -> int | None:
+    with engine.connect() as connection:
+        return connection.scalar(select(Run.id).where(Run.name == name))
+
+
+def _load_in_transaction(engine, source, name, replace, influence_floor, top_k, progress):
     with engine.begin() as connection:
         existing = connection.scalar(select(Run.id).where(Run.name == name))
         if existing is not None and not replace:
@@ -97,13 +125,7 @@ def load_run(
         influences = _insert_influences(
             connection, run_id, source, influence_floor, top_k, progress
         )
-
-    summary = LoadSummary(run_id, name, examples, influences, time.perf_counter() - started)
-    logger.info(
-        "loaded run %r (id %d) into %s: %d examples, %d influences in %.1f s",
-        name, run_id, describe_url(engine.url), examples, influences, summary.seconds,
-    )
-    return summary
+    return run_id, examples, influences
 
 
 def delete_run(connection: Connection, run_id: int) -> None:

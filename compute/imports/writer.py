@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 
 from compute.datasets import Dataset
-from compute.estimate import write_estimates
 from compute.imports.archive import ImportFileError
 from compute.imports.estimates import ImportedEstimates
 from compute.rundir import (
@@ -174,6 +173,9 @@ def write_trials_run(
             shard, outcomes.trials[rows], outcomes.mask[rows],
             outcomes.train_correct[rows], outcomes.test_correct[rows],
         )
+    # Imported here because compute.estimate pulls in torch.
+    from compute.estimate import write_estimates
+
     summary = write_estimates(run)
 
     manifest = run.read_manifest()
