@@ -40,8 +40,8 @@ from compute.trainer import initial_params, learning_rate_at  # noqa: E402
 
 CASES = {
     # name: (config, engine trials, plain-loop models)
-    "mnist5k": (TrialConfig(dataset="mnist5k", hidden=(256,), epochs=10), 64, 6),
-    "digits": (TrialConfig(dataset="digits", hidden=(256,), epochs=10), 256, 16),
+    "mnist5k": (TrialConfig(dataset="mnist5k", hidden=(256,), epochs=10), 192, 6),
+    "digits": (TrialConfig(dataset="digits", hidden=(256,), epochs=10), 1024, 16),
 }
 
 

@@ -28,19 +28,25 @@ def _linear(a: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.
 
 
 def _weight_gradient(
-    a: torch.Tensor, g: torch.Tensor, weight: torch.Tensor, decay: float
+    a: torch.Tensor, g: torch.Tensor, weight: torch.Tensor, decay: float, out: torch.Tensor
 ) -> torch.Tensor:
-    """Return decay * weight + a^T g for every model: (B, fan_in, fan_out)."""
+    """Write decay * weight + a^T g for every model, (B, fan_in, fan_out), into `out`.
+
+    `out` is reused across steps: a fresh tensor of this size costs more than the
+    product's own pass over it.
+    """
     if weight.shape[2] < NARROW:
-        transposed = torch.baddbmm(weight.transpose(1, 2), g.transpose(1, 2), a, beta=decay)
+        transposed = out.view(weight.shape[0], weight.shape[2], weight.shape[1])
+        torch.baddbmm(weight.transpose(1, 2), g.transpose(1, 2), a, beta=decay, out=transposed)
         return transposed.transpose(1, 2)
-    return torch.baddbmm(weight, a.transpose(1, 2), g, beta=decay)
+    return torch.baddbmm(weight, a.transpose(1, 2), g, beta=decay, out=out)
 
 
 @torch.no_grad()
 def mlp_sgd_step(
     params: list[torch.Tensor],
     velocities: list[torch.Tensor],
+    buffers: list[torch.Tensor],
     inputs: torch.Tensor,
     labels: torch.Tensor,
     config: TrialConfig,
@@ -49,7 +55,8 @@ def mlp_sgd_step(
     """Update every model's [W1, b1, W2, b2, ...] in place on its own minibatch.
 
     `inputs` is (B, batch, D) and `labels` (B, batch); the loss of each model is
-    its mean cross-entropy over its minibatch.
+    its mean cross-entropy over its minibatch. `buffers` has one tensor per weight
+    matrix, of its shape, for the weight gradients.
     """
     layer_count = len(params) // 2
     activations = [inputs]
@@ -68,11 +75,13 @@ def mlp_sgd_step(
     for number in reversed(range(layer_count)):
         weight, bias = params[2 * number], params[2 * number + 1]
         a = activations[number]
-        gradients[2 * number] = _weight_gradient(a, g, weight, config.weight_decay)
+        gradients[2 * number] = _weight_gradient(
+            a, g, weight, config.weight_decay, buffers[number]
+        )
         gradients[2 * number + 1] = torch.add(g.sum(dim=1), bias, alpha=config.weight_decay)
         if number > 0:
-            g = torch.bmm(g, weight.transpose(1, 2))
-            g.masked_fill_(a <= 0, 0.0)
+            # ReLU's backward pass: keep the gradient where the activation was positive.
+            g = torch.ops.aten.threshold_backward(torch.bmm(g, weight.transpose(1, 2)), a, 0.0)
 
     for param, gradient, velocity in zip(params, gradients, velocities):
         # velocity = momentum * velocity + gradient, in one pass.
