@@ -211,9 +211,17 @@ def _start_worker(*args) -> None:
     _worker = _Trainer(*args)
 
 
-def _train_in_worker(shard: tuple[int, int, int]) -> list[float]:
+def _train_in_worker(shards: list[tuple[int, int, int]]) -> list[float]:
     assert _worker is not None, "worker used before its initializer ran"
-    return _worker.train_shards([shard])
+    return _worker.train_shards(shards)
+
+
+def group_shards(
+    pending: list[tuple[int, int, int]], per_batch: int, shard_size: int
+) -> list[list[tuple[int, int, int]]]:
+    """Group consecutive pending shards so that one group fills one batch of models."""
+    size = max(1, per_batch // shard_size)
+    return [pending[first : first + size] for first in range(0, len(pending), size)]
 
 
 def run_trials(
@@ -267,9 +275,8 @@ def run_trials(
             torch.set_num_threads(1)
         try:
             # On CUDA consecutive shards share one batch when it has room for them.
-            group = max(1, per_batch // config.shard_size) if device.type == "cuda" else 1
-            for first in range(0, len(pending), group):
-                trainer.train_shards(pending[first : first + group], progress=advance)
+            for group in group_shards(pending, per_batch, config.shard_size):
+                trainer.train_shards(group, progress=advance)
         finally:
             torch.set_num_threads(previous_threads)
     else:
@@ -297,7 +304,10 @@ def _train_in_pool(config, dataset, run, device, workers, per_batch, pending, ad
         initializer=_start_worker,
         initargs=(config, dataset, str(run.path), str(device), per_batch, progress_queue),
     ) as pool:
-        futures = [pool.submit(_train_in_worker, shard) for shard in pending]
+        # Each worker gets at most its share, so both cores stay busy to the end.
+        share = -(-sum(stop - start for _, start, stop in pending) // workers)
+        groups = group_shards(pending, min(per_batch, share), config.shard_size)
+        futures = [pool.submit(_train_in_worker, group) for group in groups]
         try:
             remaining = set(futures)
             while remaining:
