@@ -76,7 +76,7 @@ def test_resume_after_kill_equals_uninterrupted(digits, tmp_path):
     command = [
         sys.executable, "-m", "backend.cli", "estimate", "--dataset", "digits",
         "--hidden", "32", "--trials", "24", "--epochs", "2", "--shard-size", "4",
-        "--workers", "1", "--out", str(out),
+        "--workers", "1", "--models-per-batch", "4", "--out", str(out),
     ]
     process = subprocess.Popen(command, cwd=REPO, stderr=subprocess.DEVNULL)
     run = RunDir(out)
