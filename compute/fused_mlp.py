@@ -16,8 +16,8 @@ import torch
 from compute.config import TrialConfig
 
 # TODO: the elementwise passes around the products (row gather, bias, ReLU, the SGD
-# update) still hold the 784-256-10 MLP at about 59% of a 2-core CPU's matmul peak,
-# short of 75%; fusing them into fewer memory passes is the next step.
+# update) hold the 784-256-10 MLP at about 59% of a 2-core CPU's matmul peak, short
+# of 75%. Fusing them into fewer memory passes is the next step.
 
 # Layers whose output is narrower than this run their products transposed, because
 # MKL's batched product is slow when the output has few columns.

@@ -104,9 +104,9 @@ class BatchedMLP:
     def training_flops_per_example(self) -> int:
         """Count matrix-product FLOPs of one example's forward and backward pass.
 
-        Forward and weight gradient cost 2 * fan_in * fan_out each; the input
-        gradient costs the same again for every layer but the first, whose input
-        needs none.
+        Forward and weight gradient cost 2 * fan_in * fan_out each. The input
+        gradient costs the same again for every layer but the first, because the
+        input itself needs no gradient.
         """
         total = 0
         for number, (fan_in, fan_out) in enumerate(zip(self.widths[:-1], self.widths[1:])):

@@ -152,7 +152,7 @@ class RunDir:
                 )
             if differences:
                 raise RunDirError(
-                    f"{self.path} holds a run with another config or dataset "
+                    f"{self.path} contains a run with another config or dataset "
                     f"({'; '.join(differences)}); pass a new --out directory, or delete "
                     "this one to start over"
                 )
@@ -279,7 +279,7 @@ class RunDir:
             part = self.read_shard(shard)
             if not np.array_equal(part.trials, np.arange(start, stop)):
                 raise RunDirError(
-                    f"shard {self.shard_path(shard)} holds trials {part.trials[:3]}..., "
+                    f"shard {self.shard_path(shard)} contains trials {part.trials[:3]}..., "
                     f"expected {start}..{stop - 1}"
                 )
             if part.mask.shape[1] != n_train or part.test_correct.shape[1] != n_test:
