@@ -109,3 +109,18 @@ def test_serve_bad_database_url(capsys, url, words):
     assert error.startswith("longtail serve: error: ")
     for word in words:
         assert word in error
+
+
+def test_serve_port_in_use_rejected(tmp_path, capsys):
+    import socket
+
+    with socket.socket() as occupant:
+        occupant.bind(("127.0.0.1", 0))
+        occupant.listen()
+        port = occupant.getsockname()[1]
+        code = longtail(["serve", "--db", f"sqlite:///{tmp_path / 'db.sqlite'}",
+                         "--port", str(port)])
+
+    error = capsys.readouterr().err
+    assert code == 2
+    assert f"port {port} on 127.0.0.1 is already in use; pass --port" in error
