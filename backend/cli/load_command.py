@@ -72,14 +72,18 @@ def load_into_database(
     bars = {}
 
     def progress(stage: str, done: int, total: int) -> None:
+        # The bar starts when the examples are stored, so that its rate (an average
+        # since the start, smoothing=0) covers the first block of influences too.
+        if "influences" not in bars:
+            bars["influences"] = tqdm(
+                total=None, unit="train row", desc="influences", dynamic_ncols=True,
+                smoothing=0,
+            )
         if stage != "influences":
             return
-        if stage not in bars:
-            bars[stage] = tqdm(
-                total=total, unit="train row", desc="influences", dynamic_ncols=True
-            )
-        bars[stage].n = done
-        bars[stage].refresh()
+        bar = bars["influences"]
+        bar.total = total
+        bar.update(done - bar.n)
 
     try:
         summary = load_run(
