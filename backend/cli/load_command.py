@@ -84,6 +84,8 @@ def load_into_database(
         bar = bars["influences"]
         bar.total = total
         bar.update(done - bar.n)
+        # Show every block at once: update() alone redraws at most every 0.1 s.
+        bar.refresh()
 
     try:
         summary = load_run(
