@@ -10,9 +10,14 @@ from pathlib import Path
 from sqlalchemy import select
 
 from backend.cli.dataset_options import add_dataset_options, dataset_spec
-from backend.cli.load_command import add_database_option, load_into_database, quiet_alembic
+from backend.cli.load_command import (
+    add_database_option,
+    add_load_options,
+    load_into_database,
+    quiet_alembic,
+)
 from backend.store.database import describe_url, open_database
-from backend.store.load import DEFAULT_INFLUENCE_FLOOR, DEFAULT_TOP_K, RunExistsError
+from backend.store.load import RunExistsError
 from backend.store.models import Run
 from compute.imports import DEFAULT_SUBSET_RATIO, EXTERNAL_MODEL, import_run
 
@@ -41,14 +46,7 @@ def register(subparsers) -> None:
     parser.add_argument("--subset-ratio", type=float, default=DEFAULT_SUBSET_RATIO,
                         help="subset ratio the imported estimates were computed with, stored "
                         "for display; trial files give their own (default: %(default)s)")
-    parser.add_argument("--replace", action="store_true",
-                        help="replace a stored run of the same name")
-    parser.add_argument("--influence-floor", type=float, default=DEFAULT_INFLUENCE_FLOOR,
-                        help="keep every influence at or above this value "
-                        "(default: %(default)s)")
-    parser.add_argument("--top-k", type=int, default=DEFAULT_TOP_K,
-                        help="also keep this many largest and most negative influences of "
-                        "every example (default: %(default)s)")
+    add_load_options(parser)
     parser.set_defaults(run=run)
 
 

@@ -19,6 +19,18 @@ def add_database_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_load_options(parser: argparse.ArgumentParser) -> None:
+    """Add --replace, --influence-floor and --top-k, shared by load and import."""
+    parser.add_argument("--replace", action="store_true",
+                        help="replace a stored run of the same name")
+    parser.add_argument("--influence-floor", type=float, default=DEFAULT_INFLUENCE_FLOOR,
+                        help="keep every influence at or above this value "
+                        "(default: %(default)s)")
+    parser.add_argument("--top-k", type=int, default=DEFAULT_TOP_K,
+                        help="also keep this many largest and most negative influences of "
+                        "every example (default: %(default)s)")
+
+
 def quiet_alembic() -> None:
     """Hide Alembic's per-connection INFO lines; the store logs its own upgrade message."""
     migration_logger = logging.getLogger("alembic.runtime.migration")
@@ -39,14 +51,7 @@ def register(subparsers) -> None:
     add_database_option(parser)
     parser.add_argument("--name", default=None,
                         help="run name in the database (default: the directory's name)")
-    parser.add_argument("--replace", action="store_true",
-                        help="replace a stored run of the same name")
-    parser.add_argument("--influence-floor", type=float, default=DEFAULT_INFLUENCE_FLOOR,
-                        help="keep every influence at or above this value "
-                        "(default: %(default)s)")
-    parser.add_argument("--top-k", type=int, default=DEFAULT_TOP_K,
-                        help="also keep this many largest and most negative influences of "
-                        "every example (default: %(default)s)")
+    add_load_options(parser)
     parser.set_defaults(run=run)
 
 
