@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
-    """A request that cannot be answered; the message names the value and the fix."""
+    """A request that cannot be served; the message names the value and the fix."""
 
     def __init__(self, status: int, message: str, detail: Any = None) -> None:
         super().__init__(message)

@@ -16,7 +16,7 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-# Training rows per block of the influence product; a block of float32 results
+# Training rows per block of the influence product. A block of float32 results
 # costs block_rows * n_test * 4 bytes for each of infl and its standard error.
 DEFAULT_BLOCK_ROWS = 1024
 

@@ -371,7 +371,7 @@ def _read_npy_header(path: Path, handle) -> tuple[int, int]:
         raise RunDirError(f"{path} is not a readable .npy file: {error}") from error
     if dtype != np.dtype("<f4") or fortran_order or len(shape) != 2:
         raise RunDirError(
-            f"{path} holds {dtype} of shape {shape} (Fortran order: {fortran_order}), "
+            f"{path} contains {dtype} of shape {shape} (Fortran order: {fortran_order}), "
             "expected a C-order float32 (n_train, n_test) matrix; rerun the estimate command"
         )
     return shape

@@ -17,8 +17,8 @@ from backend.store.models import Example
 
 router = APIRouter(prefix="/api/runs/{run}", tags=["images"])
 
-# A loaded run never changes, and a reloaded one gets new bytes and so a new ETag;
-# an hour keeps the browser from asking again while a user pages back and forth.
+# A loaded run never changes, and a reloaded one gets new bytes and so a new ETag.
+# An hour of caching spares repeat requests while a user pages back and forth.
 CACHE_CONTROL = "public, max-age=3600"
 
 Split = Annotated[Literal["train", "test"], Path(description="train or test.")]

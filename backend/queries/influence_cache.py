@@ -1,6 +1,6 @@
 """Every stored influence of a run, held in memory as numpy arrays.
 
-A slider move asks for the summary, histogram and first page of a new selection.
+A slider move requests the summary, histogram and first page of a new selection.
 Scanning the influences table for that costs time in proportion to the selected
 rows (about 0.5 s for a million in SQLite), while filtering arrays that are
 already sorted by influence takes milliseconds. The top influences of one example

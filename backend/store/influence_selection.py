@@ -1,4 +1,4 @@
-"""Which influences the store keeps out of the full (n_train, n_test) matrix.
+"""Selection of the influences the store keeps out of the full (n_train, n_test) matrix.
 
 A pair (i, j) is kept when infl_ij >= floor, or when it is among the top_k largest
 or the top_k most negative influences of training example i (its row) or of test

@@ -43,7 +43,7 @@ class RunExistsError(LoadError):
 
 @dataclass
 class LoadSummary:
-    """What one load stored."""
+    """Counts and duration of one finished load."""
 
     run_id: int
     name: str
@@ -64,7 +64,7 @@ def load_run(
     """Store a finished run and its kept influences, all in one transaction.
 
     On any error, or if the process dies, the transaction rolls back and the database
-    holds what it held before. An existing run of the same name raises
+    keeps what it contained before. An existing run of the same name raises
     RunExistsError unless `replace` is true, in which case the old run goes in the
     same transaction.
     """

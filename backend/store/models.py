@@ -1,6 +1,6 @@
 """SQLAlchemy models of the store; Alembic migrations in migrations/ create them.
 
-The explorer asks many small questions (a gallery page, the top influences of one
+The explorer sends many small queries (a gallery page, the top influences of one
 example, the pairs above two thresholds), so influences carry copies of the labels
 and the training example's memorization: pair selection then reads one table
 through one index.

@@ -47,7 +47,7 @@ def read_run_input(path: str | Path) -> RunInput:
     manifest = run.read_manifest()
     if not manifest.get("complete"):
         raise LoadError(
-            f"run {run.path} is not finished (its manifest says complete: false); "
+            f"run {run.path} is not finished (its manifest has complete: false); "
             "rerun the same 'longtail estimate' command to finish it, then load it"
         )
 

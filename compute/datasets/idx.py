@@ -3,7 +3,7 @@
 An IDX file starts with a big-endian header: two zero bytes, a type byte (0x08
 for unsigned bytes), the number of dimensions, then one 4-byte big-endian size
 per dimension. The data follows in row-major order. Files are gunzipped when they
-start with the gzip magic bytes, whatever their names say. Fashion-MNIST uses the
+start with the gzip magic bytes, whatever their names are. Fashion-MNIST uses the
 same file names and loads the same way.
 """
 

@@ -22,7 +22,7 @@ from tests.store.db_state import database_state
 
 @pytest.fixture
 def engine_with_run(database_url, synthetic_run):
-    """An engine on a database that already holds one run, named 'before'."""
+    """An engine on a database that already contains one run, named 'before'."""
     engine = open_database(database_url)
     load_run(engine, synthetic_run, name="before")
     yield engine
