@@ -3,7 +3,8 @@
 For each case (dataset, architecture, epochs) this measures, in one run:
 - the fp32 matrix-product peak of the machine: one single-threaded process per
   usable core, each multiplying 2048 x 2048 matrices, rates summed;
-- the trial engine (`compute.engine.run_trials`, default execution);
+- the trial engine (`compute.engine.run_trials`, default execution), timed from
+  the call, which forks and sets up its worker processes, to its return;
 - a plain loop as research scripts write it: one process with PyTorch's default
   threads, an nn.Module, a shuffling DataLoader over the subset, torch.optim.SGD.
 It prints models per second, achieved training FLOP/s and its fraction of the peak.
@@ -32,11 +33,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from compute.config import TrialConfig  # noqa: E402
 from compute.datasets import load_dataset  # noqa: E402
-from compute.engine import Execution, run_trials, usable_cores  # noqa: E402
+from compute.engine import Execution, run_trials  # noqa: E402
 from compute.models import build_model, pixel_statistics, prepare_inputs  # noqa: E402
 from compute.rundir import RunDir  # noqa: E402
 from compute.subsets import draw_subset  # noqa: E402
 from compute.trainer import initial_params, learning_rate_at  # noqa: E402
+from compute.workers import start_worker_server, usable_cores  # noqa: E402
 
 CASES = {
     # name: (config, engine trials, plain-loop models)
@@ -211,6 +213,10 @@ def main() -> None:
     parser.add_argument("--contention", action="store_true",
                         help="instead, compare speeds alone and beside one busy process")
     args = parser.parse_args()
+    # As `longtail estimate` does at its start: the engine's fork server imports torch
+    # while this process works, so neither the engine's time nor the plain loop's
+    # includes importing torch. Forking and setting up the workers is timed.
+    start_worker_server(args.device)
 
     if args.contention:
         for name in args.case or list(CASES):

@@ -55,6 +55,12 @@ class TrialConfig:
             raise ConfigError(f"momentum must lie in [0, 1), found {self.momentum}")
         if self.weight_decay < 0:
             raise ConfigError(f"weight_decay must be >= 0, found {self.weight_decay}")
+        if self.weight_decay * self.learning_rate >= 1:
+            raise ConfigError(
+                f"weight_decay times learning_rate must be below 1, found "
+                f"{self.weight_decay} x {self.learning_rate}: each step would flip the "
+                "weights' sign; lower either"
+            )
         for name in ("hidden", "channels"):
             widths = getattr(self, name)
             if not widths or any(int(width) <= 0 for width in widths):

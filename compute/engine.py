@@ -12,7 +12,6 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import math
-import multiprocessing
 import os
 import queue
 import time
@@ -30,6 +29,7 @@ from compute.models import build_model, bytes_per_model, pixel_statistics, prepa
 from compute.rundir import RunDir, shard_ranges
 from compute.subsets import draw_subset, membership_mask
 from compute.trainer import TrialData, run_batch
+from compute.workers import usable_cores, worker_context
 
 logger = logging.getLogger(__name__)
 
@@ -48,13 +48,6 @@ class Execution:
     workers: int | None = None
     # Models trained together in one batched pass; defaults to what fits.
     models_per_batch: int | None = None
-
-
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 def _cache_bytes_per_core() -> int:
@@ -298,9 +291,7 @@ def run_trials(
 
 
 def _train_in_pool(config, dataset, run, device, workers, per_batch, pending, advance) -> None:
-    # TODO: each spawned worker spends about 4 s importing torch before it trains,
-    # which dominates short runs of tiny models (digits: 7.5x the plain loop, not 10x).
-    context = multiprocessing.get_context("spawn")
+    context = worker_context()
     progress_queue = context.Queue()
     with concurrent.futures.ProcessPoolExecutor(
         max_workers=min(workers, len(pending)),

@@ -9,6 +9,7 @@ ordinary `torch.nn.Module`, the reference that tests compare against.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,16 +70,34 @@ class BatchedMLP:
 
     def forward(self, params: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         """Return logits (B, N, K) for inputs (B, N, D), or (N, D) shared by all models."""
-        h = x
+        if x.dim() == 2:
+            return torch.cat(list(self.logit_chunks(params, x, max(1, len(x)))), dim=1)
+        return self._layers(params, x, first=0)
+
+    def logit_chunks(
+        self, params: list[torch.Tensor], x: torch.Tensor, chunk: int
+    ) -> Iterator[torch.Tensor]:
+        """Yield logits (B, rows, K) of successive chunks of rows of x (N, D), shared by all models.
+
+        The models' first-layer weights are laid side by side once, so that each
+        chunk takes one wide matrix product, bias included; each model's rows of
+        the result stay a strided view.
+        """
+        weight, bias = params[0], params[1]
+        batch, fan_in, fan_out = weight.shape
+        wide_weight = weight.permute(1, 0, 2).reshape(fan_in, batch * fan_out)
+        for start in range(0, len(x), chunk):
+            wide = torch.addmm(bias.reshape(-1), x[start : start + chunk], wide_weight)
+            if len(params) > 2:
+                wide.relu_()
+            yield self._layers(params, wide.view(-1, batch, fan_out).transpose(0, 1), first=1)
+
+    def _layers(self, params: list[torch.Tensor], h: torch.Tensor, first: int) -> torch.Tensor:
+        """Apply layers `first`, `first` + 1, ... to per-model inputs h (B, N, fan_in)."""
         layer_count = len(params) // 2
-        for number in range(layer_count):
+        for number in range(first, layer_count):
             weight, bias = params[2 * number], params[2 * number + 1]
-            if h.dim() == 2:
-                # One wide matrix product for an input that every model shares.
-                batch, fan_in, fan_out = weight.shape
-                wide = h @ weight.permute(1, 0, 2).reshape(fan_in, batch * fan_out)
-                h = wide.view(-1, batch, fan_out).transpose(0, 1) + bias[:, None, :]
-            elif weight.shape[2] < 64:
+            if weight.shape[2] < 64:
                 # A narrow output is faster computed transposed: MKL's batched
                 # product is slow when the output has few columns.
                 h = torch.baddbmm(bias[:, :, None], weight.transpose(1, 2), h.transpose(1, 2))
@@ -86,7 +105,7 @@ class BatchedMLP:
             else:
                 h = torch.baddbmm(bias[:, None, :], h, weight)
             if number < layer_count - 1:
-                h = torch.relu(h)
+                h = torch.relu_(h)
         return h
 
     def plain_module(self, params: list[torch.Tensor], k: int) -> nn.Module:
@@ -154,6 +173,13 @@ class BatchedCNN:
         head = torch.stack([_uniform((features, self.num_classes), bound, g) for g in generators])
         params += [head, torch.zeros(len(generators), self.num_classes)]
         return params
+
+    def logit_chunks(
+        self, params: list[torch.Tensor], x: torch.Tensor, chunk: int
+    ) -> Iterator[torch.Tensor]:
+        """Yield logits (B, rows, K) of successive chunks of rows of x, shared by all models."""
+        for start in range(0, len(x), chunk):
+            yield self.forward(params, x[start : start + chunk])
 
     def forward(self, params: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         """Return logits (B, N, K) for inputs (B, N, C, H, W), or (N, C, H, W) shared."""
@@ -225,8 +251,9 @@ def bytes_per_model(
 ) -> tuple[int, int]:
     """Estimate the bytes one model of a batch needs: (training state, activations).
 
-    Training state is the float32 weights, gradients and momentum buffers (3 copies);
-    activations cover one minibatch's forward and backward pass and one
+    Training state is the float32 weights and momentum buffers, plus the gradients
+    that autograd keeps for the CNN (the MLP's step accumulates them into the
+    momentum buffers); activations cover one minibatch's forward and backward pass and one
     evaluation chunk. This is an estimate that ignores allocator overhead.
     """
     params = model.init_params([torch.Generator().manual_seed(0)])
@@ -241,4 +268,5 @@ def bytes_per_model(
             height, width = height // 2, width // 2
         per_example += 3 * model.num_classes
     activations = (batch_size + eval_chunk) * per_example
-    return 4 * 3 * weights, 4 * activations
+    copies = 2 if isinstance(model, BatchedMLP) else 3
+    return 4 * copies * weights, 4 * activations

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from compute.config import TrialConfig
-from compute.fused_mlp import mlp_sgd_step
+from compute.fused_mlp import mlp_sgd_step, training_layout
 from compute.models import BatchedCNN, BatchedMLP
 from compute.subsets import STREAM_INIT, STREAM_ORDER, torch_generator
 
@@ -89,8 +89,9 @@ def train_batch(
     device = data.x_train.device
     fused = isinstance(model, BatchedMLP)
     params = [p.to(device).requires_grad_(not fused) for p in params]
+    if fused:
+        params = training_layout(params)
     velocities = [torch.zeros_like(p) for p in params]
-    buffers = [torch.empty_like(p) for p in params[0::2]] if fused else []
     m = subsets.shape[1]
     steps_per_epoch = math.ceil(m / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
@@ -105,8 +106,7 @@ def train_batch(
             inputs = gather_rows(data.x_train, batch_rows)
             if fused:
                 mlp_sgd_step(
-                    params, velocities, buffers, inputs, data.y_train[batch_rows], config,
-                    learning_rate,
+                    params, velocities, inputs, data.y_train[batch_rows], config, learning_rate
                 )
                 continue
             logits = model.forward(params, inputs)
@@ -157,10 +157,8 @@ def predict(
     model: BatchedMLP | BatchedCNN, params: list[torch.Tensor], x: torch.Tensor, chunk: int = 256
 ) -> torch.Tensor:
     """Return the predicted class (B, N) of every model on every input row."""
-    predictions = []
-    for start in range(0, len(x), chunk):
-        predictions.append(model.forward(params, x[start : start + chunk]).argmax(dim=2))
-    return torch.cat(predictions, dim=1)
+    chunks = model.logit_chunks(params, x, chunk)
+    return torch.cat([logits.argmax(dim=2) for logits in chunks], dim=1)
 
 
 def run_batch(

@@ -69,6 +69,11 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from compute.workers import start_worker_server
+
+    # The workers' fork server imports torch while this process does the same.
+    start_worker_server(args.device, args.workers)
+
     # Imported here so that `longtail --help` and the other commands start without torch.
     from tqdm import tqdm
 

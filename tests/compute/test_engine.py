@@ -17,6 +17,8 @@ from compute.rundir import RunDir, RunDirError
 from tests.conftest import REPO
 
 SMALL = TrialConfig(dataset="digits", hidden=(32,), trials=24, epochs=2, shard_size=4)
+# Slow enough (about 0.2 s a shard) that a kill lands while shards remain.
+KILLED = TrialConfig(dataset="digits", hidden=(256,), trials=24, epochs=30, shard_size=4)
 
 
 def estimates_of(run: RunDir) -> dict[str, np.ndarray]:
@@ -70,12 +72,12 @@ def test_estimates_shapes_and_ranges(digits, tmp_path):
 
 
 def test_resume_after_kill_equals_uninterrupted(digits, tmp_path):
-    reference = estimate(SMALL, digits, tmp_path / "reference", Execution(workers=1))
+    reference = estimate(KILLED, digits, tmp_path / "reference", Execution(workers=1))
 
     out = tmp_path / "killed"
     command = [
         sys.executable, "-m", "backend.cli", "estimate", "--dataset", "digits",
-        "--hidden", "32", "--trials", "24", "--epochs", "2", "--shard-size", "4",
+        "--hidden", "256", "--trials", "24", "--epochs", "30", "--shard-size", "4",
         "--workers", "1", "--models-per-batch", "4", "--out", str(out),
     ]
     process = subprocess.Popen(command, cwd=REPO, stderr=subprocess.DEVNULL)
@@ -123,7 +125,7 @@ def test_diverging_trials_stop_with_clear_error(digits, tmp_path):
     from compute.engine import TrialError
 
     config = TrialConfig(dataset="digits", hidden=(32,), trials=4, epochs=1, shard_size=4,
-                         learning_rate=1e6)
+                         learning_rate=1e12, weight_decay=0.0)
     with pytest.raises(TrialError, match=r"trial 0 diverged \(non-finite weights\) in 3 draws"):
         estimate(config, digits, tmp_path / "run", Execution(workers=1))
     assert not RunDir(tmp_path / "run").finished_shards()

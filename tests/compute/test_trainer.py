@@ -26,7 +26,7 @@ def plain_training(module, data, subset, orders, config):
         module.parameters(),
         lr=config.learning_rate,
         momentum=config.momentum,
-        nesterov=True,
+        nesterov=config.momentum > 0,  # PyTorch refuses Nesterov without momentum
         weight_decay=config.weight_decay,
     )
     m = len(subset)
@@ -50,9 +50,10 @@ def plain_training(module, data, subset, orders, config):
     "config",
     [
         TrialConfig(dataset="digits", model="mlp", hidden=(64, 32), epochs=3, batch_size=50),
+        TrialConfig(dataset="digits", model="mlp", hidden=(64,), epochs=5, momentum=0.0),
         TrialConfig(dataset="digits", model="cnn", channels=(8, 16), epochs=2, batch_size=64),
     ],
-    ids=["mlp", "cnn"],
+    ids=["mlp", "mlp-no-momentum", "cnn"],
 )
 def test_batched_trainer_matches_plain_loop(digits, config):
     torch.manual_seed(0)
