@@ -76,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
 
     # Imported here so that `longtail --help` and the other commands start without torch.
     from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
 
     from backend.cli.load_command import load_into_database
     from compute.datasets import load_dataset
@@ -118,7 +119,9 @@ def run(args: argparse.Namespace) -> int:
         bar.refresh()
 
     try:
-        run_dir = estimate(config, dataset, args.out, execution, progress)
+        # Log lines print above the bar instead of on the end of its line.
+        with logging_redirect_tqdm():
+            run_dir = estimate(config, dataset, args.out, execution, progress)
     finally:
         bar.close()
 

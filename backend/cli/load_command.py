@@ -6,6 +6,7 @@ import argparse
 import logging
 
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from backend.store.database import DEFAULT_URL, describe_url, open_database
 from backend.store.load import DEFAULT_INFLUENCE_FLOOR, DEFAULT_TOP_K, LoadSummary, load_run
@@ -93,10 +94,12 @@ def load_into_database(
         bar.refresh()
 
     try:
-        summary = load_run(
-            engine, run_dir, name=name, replace=replace,
-            influence_floor=influence_floor, top_k=top_k, progress=progress,
-        )
+        # Log lines print above the bar instead of on the end of its line.
+        with logging_redirect_tqdm():
+            summary = load_run(
+                engine, run_dir, name=name, replace=replace,
+                influence_floor=influence_floor, top_k=top_k, progress=progress,
+            )
     finally:
         for bar in bars.values():
             bar.close()
