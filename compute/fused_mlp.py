@@ -3,8 +3,8 @@
 Autograd works, but on the CPU it leaves a third of the time outside the matrix
 products: fresh gradient tensors, a separate weight-decay pass, ReLU masks on
 transposed gradients. Here each weight gradient is accumulated by its matrix
-product straight into the momentum buffer, and the update takes two passes over
-the weights: see `_update_weight`. The result equals
+product straight into the momentum buffer, and the update takes three
+elementwise passes (see `_update_weight`). The result equals
 torch.optim.SGD(momentum, nesterov=True, weight_decay) with dampening 0 up to
 rounding; tests compare it with a plain torch.optim loop.
 """
@@ -27,10 +27,10 @@ def _is_narrow(weight: torch.Tensor) -> bool:
 def training_layout(params: list[torch.Tensor]) -> list[torch.Tensor]:
     """Return [W1, b1, W2, b2, ...] with each narrow layer's weights stored transposed.
 
-    The tensors keep their shapes, (B, fan_in, fan_out); only a narrow layer's
+    The tensors keep their shapes, (B, fan_in, fan_out). Only a narrow layer's
     memory order becomes (B, fan_out, fan_in), the layout of its transposed
-    products, so that the gradient product writes its momentum buffer in place
-    and the update passes run over contiguous memory. Buffers made with
+    products. Its gradient product then writes the momentum buffer in place, and
+    the update passes run over contiguous memory. Buffers made with
     torch.zeros_like keep this layout.
     """
     return [
@@ -71,17 +71,18 @@ def _update_weight(
 
     With G = a^T g + d W (d the weight decay), torch.optim.SGD computes
         v' = mu v + G,    W' = W - lr (G + mu v') = W - lr (1 + mu) v' + lr mu v.
-    Three in-place steps give the same without materializing G:
-        W  += lr mu v                                  (W now holds W + lr mu v)
+    Four in-place lines give the same without materializing G:
+        W  += lr mu v                                  (W now contains W + lr mu v)
         v  += d / (mu (1 - d lr)) W
         v   = mu (1 - d lr) v + a^T g                  (in the matrix product)
         W  -= lr (1 + mu) v
     The second and third lines expand to mu v + d (W + lr mu v) - d lr mu v = v'.
-    Each line but the product is one pass over two tensors, where the textbook
-    order takes five passes and a gradient buffer.
+    Each line but the product is one pass over two tensors. Computing G first
+    takes a gradient buffer, a copy of W into it, and the same three passes.
     """
     mu, decay, lr = config.momentum, config.weight_decay, learning_rate
     if mu == 0:
+        # Plain SGD: W' = (1 - lr d) W - lr a^T g, all inside the product.
         _accumulate_gradient(weight, a, g, beta=1.0 - lr * decay, alpha=-lr)
         return
     shrink = 1.0 - decay * lr  # positive: TrialConfig keeps decay * lr below 1

@@ -80,7 +80,7 @@ class BatchedMLP:
         """Yield logits (B, rows, K) of successive chunks of rows of x (N, D), shared by all models.
 
         The models' first-layer weights are laid side by side once, so that each
-        chunk takes one wide matrix product, bias included; each model's rows of
+        chunk takes one wide matrix product, bias included. Each model's rows of
         the result stay a strided view.
         """
         weight, bias = params[0], params[1]
