@@ -29,7 +29,7 @@ from compute.models import build_model, bytes_per_model, pixel_statistics, prepa
 from compute.rundir import RunDir, shard_ranges
 from compute.subsets import draw_subset, membership_mask
 from compute.trainer import TrialData, run_batch
-from compute.workers import usable_cores, worker_context
+from compute.workers import exit_with_parent, usable_cores, worker_context
 
 logger = logging.getLogger(__name__)
 
@@ -199,8 +199,9 @@ class _Trainer:
 _worker: _Trainer | None = None
 
 
-def _start_worker(*args) -> None:
+def _start_worker(parent_pid: int, *args) -> None:
     global _worker
+    exit_with_parent(parent_pid)
     # One thread per process: see the module docstring for why.
     torch.set_num_threads(1)
     _worker = _Trainer(*args)
@@ -297,7 +298,9 @@ def _train_in_pool(config, dataset, run, device, workers, per_batch, pending, ad
         max_workers=min(workers, len(pending)),
         mp_context=context,
         initializer=_start_worker,
-        initargs=(config, dataset, str(run.path), str(device), per_batch, progress_queue),
+        initargs=(
+            os.getpid(), config, dataset, str(run.path), str(device), per_batch, progress_queue
+        ),
     ) as pool:
         # Each worker gets at most its share, so both cores stay busy to the end.
         share = -(-sum(stop - start for _, start, stop in pending) // workers)
@@ -312,9 +315,23 @@ def _train_in_pool(config, dataset, run, device, workers, per_batch, pending, ad
                     future.result()  # re-raises a worker's error here
             _drain(progress_queue, advance)
         except BaseException:
+            # An interrupt or a worker's error stops the run now: the other workers
+            # would otherwise finish their current and next shards first.
             for future in futures:
                 future.cancel()
+            _terminate_workers(pool)
             raise
+
+
+def _terminate_workers(pool: concurrent.futures.ProcessPoolExecutor) -> None:
+    """Send SIGTERM to every worker of the pool; written shards stay complete."""
+    terminate = getattr(pool, "terminate_workers", None)  # Python 3.14 and later
+    if terminate is not None:
+        terminate()
+        return
+    # Earlier versions keep the worker processes in a private mapping.
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
 
 
 def _drain(progress_queue, advance) -> None:
