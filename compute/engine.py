@@ -232,9 +232,11 @@ def run_trials(
     `progress(done, total)` is called with trial counts as batches finish.
     """
     device = resolve_device(execution.device)
+    for name in ("workers", "models_per_batch"):
+        value = getattr(execution, name)
+        if value is not None and value < 1:
+            raise ConfigError(f"{name} must be positive, found {value}; use None for the default")
     workers = 1 if device.type == "cuda" else (execution.workers or usable_cores())
-    if workers < 1:
-        raise ConfigError(f"workers must be positive, found {workers}")
     per_batch = execution.models_per_batch or plan_models_per_batch(
         config, dataset, device, workers
     )

@@ -59,7 +59,23 @@ def write_estimates(run: RunDir, block_rows: int = DEFAULT_BLOCK_ROWS) -> dict:
         summary["trials"], run.path, summary["model_test_accuracy_mean"],
         summary["model_test_accuracy_std"], missing,
     )
+    _warn_if_near_chance(summary["model_test_accuracy_mean"], labels[1])
     return summary
+
+
+def _warn_if_near_chance(accuracy: float, test_labels: np.ndarray) -> None:
+    """Log a warning when the models barely beat predicting the most common test label."""
+    if len(test_labels) == 0:
+        return
+    majority = np.bincount(test_labels).max() / len(test_labels)
+    # Less than a tenth of the way from the majority share to perfect accuracy.
+    if accuracy < majority + 0.1 * (1.0 - majority):
+        logger.warning(
+            "mean model test accuracy %.4f is close to %.4f, the share of the most common "
+            "test label: the models barely learned, so their memorization and influence "
+            "estimates are mostly noise; check --lr (too high diverges) and --epochs",
+            accuracy, majority,
+        )
 
 
 def _labels(run: RunDir) -> tuple[np.ndarray, np.ndarray]:

@@ -38,6 +38,16 @@ INFLUENCE = "influence.npy"
 INFLUENCE_SE = "influence_se.npy"
 
 
+def _file_mode() -> int:
+    """Return the mode that open() gives a new file under this process's umask."""
+    umask = os.umask(0o022)  # reading the umask means setting it; put it back at once
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+FILE_MODE = _file_mode()
+
+
 class RunDirError(ValueError):
     """A run directory is missing, corrupt, or made for another config or dataset."""
 
@@ -77,6 +87,9 @@ def atomic_write(path: Path, write) -> None:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        # Temporary files are private (0600); a run's files are as readable as
+        # any file the user creates, so that colleagues can open the run.
+        os.chmod(handle.name, FILE_MODE)
         os.replace(handle.name, path)
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)
@@ -137,6 +150,10 @@ class RunDir:
         An existing run must have the same config and dataset fingerprint, else
         resuming it would mix trials of two different experiments.
         """
+        if self.path.exists() and not self.path.is_dir():
+            raise RunDirError(
+                f"{self.path} is a file, not a run directory; pass a directory path to --out"
+            )
         described = dataset.describe()
         if self.exists():
             manifest = self.read_manifest()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 
 from backend.cli import (
@@ -43,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    # `kill` and job schedulers send SIGTERM: stop the way Ctrl-C does, so that
+    # workers end, bars close, and nothing is left half-written.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         return args.run(args) or 0
     except (UsageError, ValueError, TrialError) as error:
@@ -55,3 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"longtail {args.command}: interrupted; rerun the same command to resume",
               file=sys.stderr)
         return 130
+
+
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt

@@ -4,12 +4,27 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 
 from backend.cli.dataset_options import add_dataset_options, dataset_spec
-from compute.config import TrialConfig
+from compute.config import ConfigError, TrialConfig
 
 logger = logging.getLogger(__name__)
 DEFAULTS = TrialConfig()
+# TrialConfig settings and the options that set them, for error messages.
+OPTIONS = {
+    "model": "--model",
+    "hidden": "--hidden",
+    "channels": "--channels",
+    "trials": "--trials",
+    "subset_ratio": "--subset-ratio",
+    "epochs": "--epochs",
+    "batch_size": "--batch-size",
+    "learning_rate": "--lr",
+    "momentum": "--momentum",
+    "weight_decay": "--weight-decay",
+    "shard_size": "--shard-size",
+}
 
 
 def _widths(text: str) -> tuple[int, ...]:
@@ -22,6 +37,18 @@ def _widths(text: str) -> tuple[int, ...]:
     if any(width <= 0 for width in widths):
         raise argparse.ArgumentTypeError(f"widths must be positive, found {text!r}")
     return widths
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, found {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer, found {value}; leave the option out for the default"
+        )
+    return value
 
 
 def register(subparsers) -> None:
@@ -49,6 +76,10 @@ def register(subparsers) -> None:
                         help="examples per minibatch (default: %(default)s)")
     parser.add_argument("--lr", type=float, default=DEFAULTS.learning_rate,
                         help="peak SGD learning rate, decayed linearly to 0 (default: %(default)s)")
+    parser.add_argument("--momentum", type=float, default=DEFAULTS.momentum,
+                        help="Nesterov momentum of SGD, in [0, 1) (default: %(default)s)")
+    parser.add_argument("--weight-decay", type=float, default=DEFAULTS.weight_decay,
+                        help="L2 weight decay of SGD (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=DEFAULTS.seed,
                         help="seed of subsets, initial weights and minibatch order "
                         "(default: %(default)s)")
@@ -56,9 +87,9 @@ def register(subparsers) -> None:
                         help="trials per shard file (default: %(default)s)")
     parser.add_argument("--out", required=True, help="run directory to create or resume")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
-    parser.add_argument("--workers", type=int, default=None,
+    parser.add_argument("--workers", type=_positive_int, default=None,
                         help="CPU worker processes, one thread each (default: usable cores)")
-    parser.add_argument("--models-per-batch", type=int, default=None,
+    parser.add_argument("--models-per-batch", type=_positive_int, default=None,
                         help="models trained together (default: what fits in memory)")
     parser.add_argument("--db", default=None, metavar="URL",
                         help="after estimating, load the run into this database "
@@ -75,27 +106,13 @@ def run(args: argparse.Namespace) -> int:
     start_worker_server(args.device, args.workers)
 
     # Imported here so that `longtail --help` and the other commands start without torch.
-    from tqdm import tqdm
-    from tqdm.contrib.logging import logging_redirect_tqdm
-
     from backend.cli.load_command import load_into_database
+    from backend.cli.progress import start_progress
     from compute.datasets import load_dataset
     from compute.engine import Execution
     from compute.estimate import estimate
 
-    config = TrialConfig(
-        dataset=dataset_spec(args),
-        model=args.model,
-        hidden=args.hidden,
-        channels=args.channels,
-        trials=args.trials,
-        subset_ratio=args.subset_ratio,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.lr,
-        seed=args.seed,
-        shard_size=args.shard_size,
-    )
+    config = config_from_args(args)
     logger.info("loading dataset %s", config.dataset)
     dataset = load_dataset(config.dataset)
     logger.info(
@@ -107,23 +124,14 @@ def run(args: argparse.Namespace) -> int:
         device=args.device, workers=args.workers, models_per_batch=args.models_per_batch
     )
 
-    bar = tqdm(total=config.trials, unit="model", desc="trials", dynamic_ncols=True)
-    first = {"done": None}
-
-    def progress(done: int, total: int) -> None:
-        if first["done"] is None:
-            # Trials stored by an earlier run should not count toward models per second.
-            first["done"] = done
-            bar.initial = done
-        bar.n = done
-        bar.refresh()
-
+    progress = start_progress("trials", config.trials, "model")
     try:
-        # Log lines print above the bar instead of on the end of its line.
-        with logging_redirect_tqdm():
-            run_dir = estimate(config, dataset, args.out, execution, progress)
+        with progress.redirect_logs():
+            run_dir = estimate(
+                config, dataset, args.out, execution, lambda done, total: progress.update(done)
+            )
     finally:
-        bar.close()
+        progress.close()
 
     summary = run_dir.read_manifest()["summary"]
     print(
@@ -133,3 +141,27 @@ def run(args: argparse.Namespace) -> int:
     if args.db is not None:
         load_into_database(args.out, args.db, replace=args.replace)
     return 0
+
+
+def config_from_args(args: argparse.Namespace) -> TrialConfig:
+    """Build the run's config, naming command-line options in its errors."""
+    try:
+        return TrialConfig(
+            dataset=dataset_spec(args),
+            model=args.model,
+            hidden=args.hidden,
+            channels=args.channels,
+            trials=args.trials,
+            subset_ratio=args.subset_ratio,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.lr,
+            momentum=args.momentum,
+            weight_decay=args.weight_decay,
+            seed=args.seed,
+            shard_size=args.shard_size,
+        )
+    except ConfigError as error:
+        names = "|".join(OPTIONS)
+        message = re.sub(rf"\b({names})\b", lambda match: OPTIONS[match[1]], str(error))
+        raise ConfigError(message) from None

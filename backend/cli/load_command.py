@@ -81,9 +81,10 @@ def load_into_database(
         # The bar starts when the examples are stored, so that its rate (an average
         # since the start, smoothing=0) covers the first block of influences too.
         if "influences" not in bars:
+            # disable=None: no bar when stderr is not a terminal, such as a log file.
             bars["influences"] = tqdm(
                 total=None, unit="train row", desc="influences", dynamic_ncols=True,
-                smoothing=0,
+                smoothing=0, disable=None,
             )
         if stage != "influences":
             return

@@ -285,6 +285,7 @@ def _insert_influences(connection, run_id, source, floor, top_k, progress) -> in
             "test_label": test_labels[pairs.test_index],
             "train_mem": mem[pairs.train_index],
         })
+        logger.debug("inserted %d influences so far, in run id %d", count, run_id)
     elapsed = time.perf_counter() - started
     logger.info(
         "inserted %d influences in %.1f s (%.0f rows/s)", count, elapsed,

@@ -86,8 +86,13 @@ def wait_until_gone(pids: set[int], seconds: float = 10) -> set[int]:
 def test_workers_exit_when_command_killed(tmp_path, signal_number):
     process, tree = start_long_estimate(tmp_path / "run")
     os.kill(process.pid, signal_number)  # the command alone, as `kill` does
-    process.wait(timeout=30)
+    _, stderr = process.communicate(timeout=30)
+
     assert wait_until_gone(tree) == set(), "worker processes outlived the killed command"
+    if signal_number == signal.SIGTERM:
+        # SIGTERM stops the command the way Ctrl-C does.
+        assert process.returncode == 130, stderr
+        assert "interrupted; rerun the same command to resume" in stderr
 
 
 def test_interrupt_stops_workers_without_new_shards(tmp_path):

@@ -113,12 +113,12 @@ def test_killed_load_leaves_database_unchanged(
     engine_with_run, database_url, large_synthetic_run
 ):
     before = database_state(database_url)
-    command = [sys.executable, "-m", "backend.cli", "load", str(large_synthetic_run),
-               "--db", database_url]
+    command = [sys.executable, "-m", "backend.cli", "--verbose", "load",
+               str(large_synthetic_run), "--db", database_url]
     process = subprocess.Popen(command, cwd=REPO, stderr=subprocess.PIPE)
     try:
-        # The bar reaches 1024 rows once the first block's influences are inserted.
-        wait_for_output(process, b"1024/", timeout=60)
+        # At debug level the loader logs each block of influences it inserts.
+        wait_for_output(process, b"influences so far", timeout=60)
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
     finally:

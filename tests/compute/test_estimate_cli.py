@@ -1,0 +1,112 @@
+"""`longtail estimate` as a user meets it: option errors, run files, warnings, progress."""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from backend.cli.progress import ProgressLog
+from compute.config import TrialConfig
+from compute.engine import Execution
+from compute.estimate import estimate
+from tests.conftest import REPO, run_longtail
+
+TINY = ["--dataset", "digits", "--hidden", "32", "--trials", "8", "--epochs", "1",
+        "--shard-size", "8", "--workers", "1"]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--lr", "-0.1"], "--lr must be positive, found -0.1"),
+        (["--lr", "3000"], "--weight-decay times --lr must be below 1, found 0.0005 x 3000.0"),
+        (["--momentum", "1"], "--momentum must lie in [0, 1), found 1.0"),
+        (["--subset-ratio", "0"], "--subset-ratio must lie strictly between 0 and 1, found 0.0"),
+        (["--workers", "0"], "argument --workers: expected a positive integer, found 0"),
+        (["--models-per-batch", "x"], "argument --models-per-batch: expected a positive integer"),
+    ],
+)
+def test_bad_option_named_by_flag(tmp_path, options, message):
+    result = run_longtail("estimate", *TINY, *options, "--out", str(tmp_path / "run"),
+                          check=False)
+
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_out_that_is_a_file_rejected(tmp_path):
+    out = tmp_path / "notes.txt"
+    out.write_text("kept\n")
+    result = run_longtail("estimate", *TINY, "--out", str(out), check=False)
+
+    assert result.returncode == 2
+    assert f"{out} is a file, not a run directory; pass a directory path to --out" in (
+        result.stderr
+    )
+    assert out.read_text() == "kept\n"
+
+
+def test_run_files_follow_umask(tmp_path):
+    out = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "backend.cli", "estimate", *TINY, "--out", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+        preexec_fn=lambda: os.umask(0o027),
+    )
+    assert result.returncode == 0, result.stderr
+
+    files = sorted(path for path in out.rglob("*") if path.is_file())
+    assert {path.name for path in files} >= {
+        "manifest.json", "estimates.npz", "influence.npy", "influence_se.npy",
+        "shard-000000.npz",
+    }
+    for path in files:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o640, f"{path} has mode {path.stat().st_mode:o}"
+
+
+def test_near_chance_accuracy_warns(digits, tmp_path, caplog):
+    # A learning rate of 100 throws every model to a constant prediction.
+    config = TrialConfig(dataset="digits", hidden=(32,), trials=8, epochs=1, shard_size=8,
+                         learning_rate=100.0)
+    with caplog.at_level(logging.WARNING, logger="compute.estimate"):
+        estimate(config, digits, tmp_path / "run", Execution(workers=1))
+
+    warnings = [record.getMessage() for record in caplog.records
+                if record.name == "compute.estimate"]
+    assert len(warnings) == 1
+    assert "the models barely learned" in warnings[0]
+    assert "check --lr (too high diverges) and --epochs" in warnings[0]
+
+
+def test_learning_models_do_not_warn(digits, tmp_path, caplog):
+    config = TrialConfig(dataset="digits", hidden=(32,), trials=8, epochs=2, shard_size=8)
+    with caplog.at_level(logging.WARNING, logger="compute.estimate"):
+        run = estimate(config, digits, tmp_path / "run", Execution(workers=1))
+
+    assert run.read_manifest()["summary"]["model_test_accuracy_mean"] > 0.5
+    assert not [record for record in caplog.records if record.name == "compute.estimate"]
+
+
+def test_progress_log_reports_rate_and_time_left(caplog):
+    times = iter([100.0, 110.0, 115.0, 130.0])
+    progress = ProgressLog(
+        "trials", total=100, unit="model", interval=10.0, clock=lambda: next(times)
+    )
+
+    with caplog.at_level(logging.INFO, logger="backend.cli.progress"):
+        progress.update(20)  # resumed with 20 stored: the rate starts here
+        progress.update(40)  # 10 s later: due
+        progress.update(45)  # 5 s after the last line: not due
+        progress.update(100)  # finished: always logged
+
+    assert [record.getMessage() for record in caplog.records] == [
+        "trials: 40 of 100 done, 2.00 model/s, 30 s left",
+        "trials: 100 of 100 done, 2.67 model/s, 0 s left",
+    ]
