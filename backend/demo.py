@@ -7,6 +7,7 @@ a run already in the database is not loaded again.
 from __future__ import annotations
 
 import logging
+import subprocess
 import sys
 from pathlib import Path
 
@@ -53,7 +54,14 @@ def main() -> int:
     if run_is_complete(RUN_DIR):
         print(f"run {RUN_DIR} is complete; skipping the estimate")
     else:
-        status = longtail(["estimate", *ESTIMATE_ARGS, "--out", str(RUN_DIR)])
+        # In a child process, so that torch and the trial workers' fork server
+        # leave memory before the explorer starts.
+        command = [sys.executable, "-m", "backend.cli", "estimate", *ESTIMATE_ARGS,
+                   "--out", str(RUN_DIR)]
+        try:
+            status = subprocess.run(command, check=False).returncode
+        except KeyboardInterrupt:
+            status = 130  # the child got the same Ctrl-C and printed how to resume
         if status:
             return status
 
