@@ -117,3 +117,13 @@ def test_example_pages_render(client, run_name):
         response = client.get(path)
         assert response.status_code == 200, path
         assert "<h1>" in response.text
+
+
+def test_gallery_heading_names_class_once(client, run_name):
+    # Digits' class names are their labels, so "label 3" would repeat "3".
+    page = client.get(f"/runs/{run_name}/classes/3").text
+    overview = client.get(f"/runs/{run_name}").text
+
+    assert "<h1>Class 3</h1>" in page
+    assert "label 3" not in page
+    assert "label 3 ·" not in overview

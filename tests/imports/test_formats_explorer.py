@@ -98,7 +98,8 @@ def test_cifar_and_folder_runs_in_explorer(tmp_path, explorer, capsys):
     assert pets_run.json()["run"]["n_train"] == 13
     assert pets_run.json()["run"]["n_test"] == 6
     assert page.status_code == 200
-    assert "dog" in page.text
+    # A class whose name is not its label shows both.
+    assert '<h1>Class dog <span class="muted">label 1</span></h1>' in page.text
     assert example.status_code == 200
     # data_batch_2 starts at index 4; its first label is (2 + 0) % 10 = 2, "bird".
     assert example.json()["label"] == 2
