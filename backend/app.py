@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import func, select
@@ -19,6 +19,7 @@ from backend.pages import examples as example_pages
 from backend.pages import pairs as pair_pages
 from backend.pages import runs as run_pages
 from backend.pages.rendering import STATIC, build_templates
+from backend.query_check import reject_unknown_query_parameters
 from backend.store.database import describe_url, open_database
 from backend.store.models import Run
 
@@ -40,7 +41,7 @@ def create_app(database_url: str) -> FastAPI:
     engine = open_database(database_url)
     app = FastAPI(
         title="Longtail explorer", description=DESCRIPTION, version="0.1.0",
-        lifespan=_lifespan,
+        lifespan=_lifespan, dependencies=[Depends(reject_unknown_query_parameters)],
     )
     app.state.engine = engine
     app.state.templates = build_templates()

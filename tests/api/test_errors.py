@@ -40,6 +40,9 @@ BAD_REQUESTS = [
     (f"/api/runs/{RUN}/valid/0/image.png", 422, ["split", "'valid'"]),
     (f"/api/runs/{RUN}/train/0/image.png?scale=0", 422, ["scale"]),
     ("/api/no-such-endpoint", 404, ["/api/no-such-endpoint", "/docs"]),
+    (f"/api/runs/{RUN}/pairs?mem_treshold=0.5", 422,
+     ["unknown query parameter(s) mem_treshold", "infl_threshold, label, limit, mem_threshold"]),
+    (f"/api/runs/{RUN}?verbose=1&x=2", 422, ["unknown query parameter(s) verbose, x", "takes: none"]),
 ]
 
 
@@ -99,3 +102,12 @@ def test_request_error_logged_with_run(client, caplog):
 
     messages = [record.getMessage() for record in caplog.records]
     assert any(f"(run {RUN})" in message and "label 42" in message for message in messages)
+
+
+def test_page_with_unknown_parameter_rejected(client):
+    # A misspelt threshold in a shared link must not silently show the default view.
+    response = client.get(f"/runs/{RUN}/pairs?mem_treshold=0.5")
+
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("text/html")
+    assert "unknown query parameter(s) mem_treshold" in response.text
