@@ -44,7 +44,11 @@ window.Longtail = (function () {
     const maxCount = Math.max(1, ...counts);
     const low = edges[0], high = edges[edges.length - 1];
     const x = (value) => left + ((value - low) / (high - low || 1)) * plotWidth;
-    const y = (count) => top + plotHeight - (count / maxCount) * plotHeight;
+    // A log scale (of 1 + count) keeps a tail of a few examples visible beside a
+    // bin of thousands, as in most mem histograms.
+    const logScale = figure.dataset.scale === "log";
+    const share = (count) => (logScale ? Math.log10(1 + count) / Math.log10(1 + maxCount) : count / maxCount);
+    const y = (count) => top + plotHeight - share(count) * plotHeight;
 
     const svg = svgElement("svg", { viewBox: `0 0 ${width} ${height}`, role: "img" });
     svg.appendChild(svgElement("title", {}, `histogram of ${figure.dataset.label || "values"}`));
@@ -64,6 +68,17 @@ window.Longtail = (function () {
     svg.appendChild(svgElement("line", { x1: left, x2: left, y1: top, y2: top + plotHeight }));
     svg.appendChild(svgElement("text", { x: left - 4, y: top + 8, "text-anchor": "end" }, formatCount(maxCount)));
     svg.appendChild(svgElement("text", { x: left - 4, y: top + plotHeight, "text-anchor": "end" }, "0"));
+    if (logScale) {
+      // Powers of ten between 0 and the top label, where they leave room for both.
+      for (let power = 10; power < maxCount; power *= 10) {
+        const level = y(power);
+        if (level < top + 14 || level > top + plotHeight - 14) continue;
+        svg.appendChild(svgElement("line", { x1: left - 4, x2: left, y1: level, y2: level }));
+        svg.appendChild(svgElement("text", { x: left - 6, y: level + 4, "text-anchor": "end" }, formatCount(power)));
+      }
+      svg.appendChild(svgElement("text", { x: width - right, y: top + 10, "text-anchor": "end", class: "scale-note" },
+        "log scale"));
+    }
     // Ticks at multiples of a round step, so labels read 0.25, 0.50 rather than 0.37.
     const span = high - low;
     const tickStep = [0.05, 0.1, 0.25, 0.5].find((candidate) => span / candidate <= Math.max(3, width / 100)) || 1;
