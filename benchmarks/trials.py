@@ -31,14 +31,14 @@ from torch.utils.data import DataLoader, TensorDataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from compute.config import TrialConfig  # noqa: E402
-from compute.datasets import load_dataset  # noqa: E402
-from compute.engine import Execution, run_trials  # noqa: E402
-from compute.models import build_model, pixel_statistics, prepare_inputs  # noqa: E402
-from compute.rundir import RunDir  # noqa: E402
-from compute.subsets import draw_subset  # noqa: E402
-from compute.trainer import initial_params, learning_rate_at  # noqa: E402
-from compute.workers import start_worker_server, usable_cores, worker_context  # noqa: E402
+from compute.config import TrialConfig
+from compute.datasets import load_dataset
+from compute.engine import Execution, run_trials
+from compute.models import build_model, pixel_statistics, prepare_inputs
+from compute.rundir import RunDir
+from compute.subsets import draw_subset
+from compute.trainer import initial_params, learning_rate_at
+from compute.workers import start_worker_server, usable_cores, worker_context
 
 CASES = {
     # name: (config, engine trials, plain-loop models). Each side runs for 5 to 30 s,
@@ -154,7 +154,7 @@ def run_case(name: str, device: str, peak: float) -> dict:
     dataset = load_dataset(config.dataset)
     flops = model_flops(config, dataset)
     if device == "cuda":
-        trials, plain_models = trials * 16, plain_models
+        trials *= 16
     engine = engine_rate(config, dataset, trials, device)
     plain = plain_rate(config, dataset, plain_models, device)
     for result in (engine, plain):

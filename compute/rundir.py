@@ -79,7 +79,8 @@ def package_versions() -> dict:
 def atomic_write(path: Path, write) -> None:
     """Call `write(handle)` on a temporary file beside `path`, then rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(
+    # Not a with-block: the file must outlive its handle, to be renamed or deleted.
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115
         dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
     )
     try:

