@@ -59,7 +59,10 @@ def exit_with_parent(parent_pid: int) -> None:
     and then wait forever for the next one, and a fork server's workers keep
     the server alive too. A daemon thread watches the parent through a pidfd
     (Linux 5.3 and later), or else checks once a second that it still exists.
+    Not on Windows, where os.kill(pid, 0) sends CTRL_C_EVENT (0) instead of checking.
     """
+    if os.name != "posix":
+        return
     threading.Thread(
         target=_wait_for_exit, args=(parent_pid,), name="parent-watch", daemon=True
     ).start()
