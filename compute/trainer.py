@@ -5,13 +5,19 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from compute.config import TrialConfig
-from compute.fused_mlp import mlp_sgd_step, training_layout
+from compute.fused_mlp import (
+    fold_first_bias,
+    mlp_sgd_step,
+    training_layout,
+    unfold_first_bias,
+)
 from compute.models import BatchedCNN, BatchedMLP
 from compute.subsets import STREAM_INIT, STREAM_ORDER, torch_generator
 
@@ -26,6 +32,12 @@ class TrialData:
     y_train: torch.Tensor
     x_test: torch.Tensor
     y_test: torch.Tensor
+
+    @cached_property
+    def x_train_with_ones(self) -> torch.Tensor:
+        """Return the (n, D) training inputs with a column of ones appended."""
+        ones = self.x_train.new_ones(len(self.x_train), 1)
+        return torch.cat([self.x_train, ones], dim=1)
 
 
 @dataclass
@@ -89,9 +101,11 @@ def train_batch(
     device = data.x_train.device
     fused = isinstance(model, BatchedMLP)
     params = [p.to(device).requires_grad_(not fused) for p in params]
+    x_train = data.x_train
     if fused:
-        params = training_layout(params)
-    velocities = [torch.zeros_like(p) for p in params]
+        params = training_layout(fold_first_bias(params))
+        x_train = data.x_train_with_ones
+    velocities = [None if p is None else torch.zeros_like(p) for p in params]
     m = subsets.shape[1]
     steps_per_epoch = math.ceil(m / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
@@ -103,7 +117,7 @@ def train_batch(
             batch_rows = rows[:, start : start + config.batch_size]
             learning_rate = learning_rate_at(config, step, total_steps)
             step += 1
-            inputs = gather_rows(data.x_train, batch_rows)
+            inputs = gather_rows(x_train, batch_rows)
             if fused:
                 mlp_sgd_step(
                     params, velocities, inputs, data.y_train[batch_rows], config, learning_rate
@@ -116,6 +130,8 @@ def train_batch(
             ) / batch_rows.shape[1]
             gradients = torch.autograd.grad(loss, params)
             sgd_step(params, gradients, velocities, config, learning_rate)
+    if fused:
+        params = unfold_first_bias(params)
     return [p.detach() for p in params]
 
 
