@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 
 from compute.config import TrialConfig
+from compute.sgd import sgd_step
 
 # Layers whose output is narrower than this run their products transposed, because
 # MKL's batched product is slow when the output has few columns.
@@ -119,11 +120,7 @@ def _update_bias(
     config: TrialConfig, learning_rate: float,
 ) -> None:
     """Apply Nesterov SGD with weight decay to a bias, given its loss gradient."""
-    gradient = gradient.add_(bias, alpha=config.weight_decay)
-    velocity.mul_(config.momentum).add_(gradient)
-    if config.momentum > 0:
-        gradient.add_(velocity, alpha=config.momentum)
-    bias.add_(gradient, alpha=-learning_rate)
+    sgd_step([bias], [gradient], [velocity], config, learning_rate)
 
 
 @torch.no_grad()

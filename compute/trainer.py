@@ -19,6 +19,7 @@ from compute.fused_mlp import (
     unfold_first_bias,
 )
 from compute.models import BatchedCNN, BatchedMLP
+from compute.sgd import sgd_step
 from compute.subsets import STREAM_INIT, STREAM_ORDER, torch_generator
 
 logger = logging.getLogger(__name__)
@@ -143,29 +144,6 @@ def gather_rows(x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     """
     flat = x.index_select(0, rows.reshape(-1))
     return flat.view(*rows.shape, *x.shape[1:])
-
-
-@torch.no_grad()
-def sgd_step(
-    params: list[torch.Tensor],
-    gradients: tuple[torch.Tensor, ...],
-    velocities: list[torch.Tensor],
-    config: TrialConfig,
-    learning_rate: float,
-) -> None:
-    """Apply one step of SGD with weight decay and Nesterov momentum, in place.
-
-    The update equals torch.optim.SGD(nesterov=True) with dampening 0, but every
-    operation writes into existing buffers: fresh tensors of this size would cost
-    a page fault per page on every step, which the CPU profile showed as a third
-    of the training time.
-    """
-    for param, gradient, velocity in zip(params, gradients, velocities):
-        gradient.add_(param, alpha=config.weight_decay)
-        velocity.mul_(config.momentum).add_(gradient)
-        if config.momentum > 0:
-            gradient.add_(velocity, alpha=config.momentum)
-        param.add_(gradient, alpha=-learning_rate)
 
 
 @torch.no_grad()

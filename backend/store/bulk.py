@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 from sqlalchemy import Boolean, Connection, Float, Integer, LargeBinary, String, Table
@@ -47,13 +47,14 @@ def insert_rows(
     placeholders = ", ".join("?" for _ in columns)
     statement = f'INSERT INTO "{table.name}" ({quoted}) VALUES ({placeholders})'
     count = 0
-    for chunk in _chunks(rows, CHUNK_ROWS):
+    for chunk in chunks(rows, CHUNK_ROWS):
         connection.exec_driver_sql(statement, chunk)
         count += len(chunk)
     return count
 
 
-def _chunks(rows: Iterable[tuple], size: int):
+def chunks(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:
+    """Yield lists of `size` rows, the last one shorter if the rows run out."""
     chunk = []
     for row in rows:
         chunk.append(row)

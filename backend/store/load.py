@@ -13,7 +13,7 @@ import numpy as np
 from sqlalchemy import Connection, Engine, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from backend.store.bulk import insert_arrays, insert_rows, python_values
+from backend.store.bulk import chunks, insert_arrays, insert_rows, python_values
 from backend.store.database import describe_url
 from backend.store.influence_selection import iter_kept_pairs
 from backend.store.models import Example, ExperimentResult, Influence, Run, RunClass
@@ -117,7 +117,7 @@ def _load_in_transaction(engine, source, name, replace, influence_floor, top_k, 
         run_id = _insert_run(connection, source, name, influence_floor, top_k)
         _insert_classes(connection, run_id, source)
         # Thumbnails are encoded in a background thread while earlier rows are inserted.
-        example_rows = (row for chunk in prefetch(_chunks(_example_rows(run_id, source)))
+        example_rows = (row for chunk in prefetch(chunks(_example_rows(run_id, source), 1000))
                         for row in chunk)
         examples = insert_rows(connection, Example.__table__, EXAMPLE_COLUMNS, example_rows)
         progress("examples", examples, examples)
@@ -246,17 +246,6 @@ def _example_rows(run_id: int, source: RunInput) -> Iterator[tuple]:
             run_id, "test", index, label, None, None, None, None, None, None,
             test_accuracy[index], png_bytes(dataset.x_test[index]), None,
         )
-
-
-def _chunks(rows: Iterator[tuple], size: int = 1000) -> Iterator[list[tuple]]:
-    chunk = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def _insert_influences(connection, run_id, source, floor, top_k, progress) -> int:
