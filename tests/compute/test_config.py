@@ -30,6 +30,6 @@ def test_bad_setting_is_rejected_by_name(settings, message):
     assert str(caught.value).startswith(message)
 
 
-def test_subset_size_rejects_ratio_that_leaves_no_example_out():
+def test_subset_size_needs_example_out():
     with pytest.raises(ConfigError, match="gives subsets of 10, which leaves no example"):
         TrialConfig(subset_ratio=0.99).subset_size(10)
