@@ -16,6 +16,11 @@ import torch
 from compute.config import TrialConfig
 from compute.sgd import sgd_step
 
+# TODO: on digits (64-256-10) a batch spends about as long in the 10-wide output
+# layer, ReLU passes and evaluation as in the first layer's products. That holds
+# the engine at about 60% of the matmul peak, and at 9.5x to 14x a plain loop,
+# short of a steady 10x when the plain loop runs fast.
+
 # Layers whose output is narrower than this run their products transposed, because
 # MKL's batched product is slow when the output has few columns.
 NARROW = 64
