@@ -9,6 +9,10 @@ class ConfigError(ValueError):
     """A setting is invalid; the message names the setting, the value and the fix."""
 
 
+# Libraries for the CPU's float32 matrix products, explained in compute.cpu_matmul.
+CPU_MATMUL_CHOICES = ("auto", "onednn", "default")
+
+
 @dataclass(frozen=True)
 class TrialConfig:
     """Everything that decides the trials' outcomes.

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from compute.config import ConfigError, TrialConfig
+from compute.cpu_matmul import check_choice, choose_library, products_on, use_products_of
 from compute.datasets import Dataset
 from compute.errors import TrialError
 from compute.models import build_model, bytes_per_model, pixel_statistics, prepare_inputs
@@ -48,6 +49,10 @@ class Execution:
     workers: int | None = None
     # Models trained together in one batched pass; defaults to what fits.
     models_per_batch: int | None = None
+    # Library of the CPU's float32 products: "auto", "onednn" or "default" (see
+    # compute.cpu_matmul). `auto` takes oneDNN where it is exact and faster. Like
+    # the device, the library changes results only by float32 rounding.
+    cpu_matmul: str = "auto"
 
 
 def _cache_bytes_per_core() -> int:
@@ -199,11 +204,12 @@ class _Trainer:
 _worker: _Trainer | None = None
 
 
-def _start_worker(parent_pid: int, *args) -> None:
+def _start_worker(parent_pid: int, cpu_matmul: str, *args) -> None:
     global _worker
     exit_with_parent(parent_pid)
     # One thread per process: see the module docstring for why.
     torch.set_num_threads(1)
+    use_products_of(cpu_matmul)
     _worker = _Trainer(*args)
 
 
@@ -240,8 +246,10 @@ def run_trials(
     per_batch = execution.models_per_batch or plan_models_per_batch(
         config, dataset, device, workers
     )
+    check_choice(execution.cpu_matmul)
+    cpu_matmul = choose_library(execution.cpu_matmul) if device.type == "cpu" else "default"
     run.start(config, dataset, {**asdict(execution), "workers": workers,
-                                "models_per_batch": per_batch})
+                                "models_per_batch": per_batch, "cpu_matmul": cpu_matmul})
 
     shards = shard_ranges(config.trials, config.shard_size)
     finished = run.finished_shards()
@@ -249,8 +257,8 @@ def run_trials(
     done = sum(stop - start for number, start, stop in shards if number in finished)
     logger.info(
         "run %s: %d of %d trials already stored, %d shards to train on %s with %d "
-        "worker(s), %d models per batch",
-        run.path, done, config.trials, len(pending), device, workers, per_batch,
+        "worker(s), %d models per batch, float32 products by %s",
+        run.path, done, config.trials, len(pending), device, workers, per_batch, cpu_matmul,
     )
     if progress is not None:
         progress(done, config.trials)
@@ -272,13 +280,16 @@ def run_trials(
         if device.type == "cpu":
             torch.set_num_threads(1)
         try:
-            # On CUDA consecutive shards share one batch when it has room for them.
-            for group in group_shards(pending, per_batch, config.shard_size):
-                trainer.train_shards(group, progress=advance)
+            with products_on(cpu_matmul):
+                # On CUDA consecutive shards share one batch when it has room for them.
+                for group in group_shards(pending, per_batch, config.shard_size):
+                    trainer.train_shards(group, progress=advance)
         finally:
             torch.set_num_threads(previous_threads)
     else:
-        _train_in_pool(config, dataset, run, device, workers, per_batch, pending, advance)
+        _train_in_pool(
+            config, dataset, run, device, workers, per_batch, cpu_matmul, pending, advance
+        )
 
     seconds = time.perf_counter() - started
     rate = trained / seconds if seconds > 0 else math.nan
@@ -287,13 +298,16 @@ def run_trials(
         "device": str(device),
         "workers": workers,
         "models_per_batch": per_batch,
+        "cpu_matmul": cpu_matmul,
         "trained": trained,
         "train_seconds": seconds,
         "models_per_second": rate,
     }
 
 
-def _train_in_pool(config, dataset, run, device, workers, per_batch, pending, advance) -> None:
+def _train_in_pool(
+    config, dataset, run, device, workers, per_batch, cpu_matmul, pending, advance
+) -> None:
     context = worker_context()
     progress_queue = context.Queue()
     with concurrent.futures.ProcessPoolExecutor(
@@ -301,7 +315,8 @@ def _train_in_pool(config, dataset, run, device, workers, per_batch, pending, ad
         mp_context=context,
         initializer=_start_worker,
         initargs=(
-            os.getpid(), config, dataset, str(run.path), str(device), per_batch, progress_queue
+            os.getpid(), cpu_matmul, config, dataset, str(run.path), str(device), per_batch,
+            progress_queue,
         ),
     ) as pool:
         # Each worker gets at most its share, so both cores stay busy to the end.

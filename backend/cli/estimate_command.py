@@ -7,7 +7,7 @@ import logging
 import re
 
 from backend.cli.dataset_options import add_dataset_options, dataset_spec
-from compute.config import ConfigError, TrialConfig
+from compute.config import CPU_MATMUL_CHOICES, ConfigError, TrialConfig
 
 logger = logging.getLogger(__name__)
 DEFAULTS = TrialConfig()
@@ -91,6 +91,11 @@ def register(subparsers) -> None:
                         help="CPU worker processes, one thread each (default: usable cores)")
     parser.add_argument("--models-per-batch", type=_positive_int, default=None,
                         help="models trained together (default: what fits in memory)")
+    parser.add_argument("--cpu-matmul", choices=CPU_MATMUL_CHOICES, default="auto",
+                        help="library of float32 matrix products on the CPU: oneDNN, "
+                        "PyTorch's default (MKL on x86), or auto, which takes oneDNN where "
+                        "a start-up check finds it float32-exact and faster "
+                        "(default: %(default)s)")
     parser.add_argument("--db", default=None, metavar="URL",
                         help="after estimating, load the run into this database "
                         "(sqlite:///PATH or postgresql+psycopg://...; default: do not load)")
@@ -121,7 +126,8 @@ def run(args: argparse.Namespace) -> int:
         dataset.fingerprint()[:12],
     )
     execution = Execution(
-        device=args.device, workers=args.workers, models_per_batch=args.models_per_batch
+        device=args.device, workers=args.workers, models_per_batch=args.models_per_batch,
+        cpu_matmul=args.cpu_matmul,
     )
 
     progress = start_progress("trials", config.trials, "model")

@@ -10,7 +10,8 @@ import time
 import numpy as np
 import pytest
 
-from compute.config import TrialConfig
+from compute.config import ConfigError, TrialConfig
+from compute.cpu_matmul import measure
 from compute.engine import Execution
 from compute.estimate import estimate
 from compute.rundir import RunDir, RunDirError
@@ -131,3 +132,34 @@ def test_diverging_trials_stop_with_clear_error(digits, tmp_path):
     with pytest.raises(TrialError, match=r"trial 0 diverged \(non-finite weights\) in 3 draws"):
         estimate(config, digits, tmp_path / "run", Execution(workers=1))
     assert not RunDir(tmp_path / "run").finished_shards()
+
+
+def test_manifest_records_cpu_matmul(digits, tmp_path):
+    run = estimate(SMALL, digits, tmp_path / "run", Execution(workers=1, cpu_matmul="default"))
+    assert run.read_manifest()["execution"]["cpu_matmul"] == "default"
+
+
+def test_unknown_cpu_matmul_rejected(digits, tmp_path):
+    with pytest.raises(ConfigError, match="cpu_matmul must be one of auto, onednn, default, "
+                       "found 'blas'"):
+        estimate(SMALL, digits, tmp_path / "run", Execution(workers=1, cpu_matmul="blas"))
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.skipif(
+    not (measure()["onednn_available"] and measure()["onednn_exact"]),
+    reason="oneDNN does not compute float32 products exactly here",
+)
+def test_libraries_agree_on_correctness(digits, tmp_path):
+    """oneDNN and the default library differ only by rounding, so trials agree."""
+    config = TrialConfig(dataset="digits", hidden=(64,), trials=8, epochs=3, shard_size=4)
+    runs = {
+        library: estimate(config, digits, tmp_path / library,
+                          Execution(workers=1, cpu_matmul=library)).read_trials()
+        for library in ("default", "onednn")
+    }
+    default, onednn = runs["default"], runs["onednn"]
+    assert np.array_equal(default.mask, onednn.mask)
+    for split in ("train_correct", "test_correct"):
+        agreement = (getattr(default, split) == getattr(onednn, split)).mean()
+        assert agreement > 0.99, f"{split}: libraries agree on only {agreement:.4f}"

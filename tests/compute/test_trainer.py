@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from compute.config import TrialConfig
+from compute.cpu_matmul import measure, products_on
 from compute.models import build_model, pixel_statistics, prepare_inputs
 from compute.subsets import draw_subset
 from compute.trainer import (
@@ -46,6 +47,22 @@ def plain_training(module, data, subset, orders, config):
     return module
 
 
+def onednn_exact() -> bool:
+    found = measure()
+    return found["onednn_available"] and found["onednn_exact"]
+
+
+# The batched trainer runs with each library that `auto` may pick; the plain
+# reference loop always runs with PyTorch's default one.
+LIBRARIES = [
+    "default",
+    pytest.param("onednn", marks=pytest.mark.skipif(
+        not onednn_exact(), reason="oneDNN does not compute float32 products exactly here"
+    )),
+]
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
 @pytest.mark.parametrize(
     "config",
     [
@@ -55,7 +72,7 @@ def plain_training(module, data, subset, orders, config):
     ],
     ids=["mlp", "mlp-no-momentum", "cnn"],
 )
-def test_batched_trainer_matches_plain_loop(digits, config):
+def test_batched_trainer_matches_plain_loop(digits, config, library):
     torch.manual_seed(0)
     mean, std = pixel_statistics(digits.x_train)
     data = TrialData(
@@ -71,10 +88,12 @@ def test_batched_trainer_matches_plain_loop(digits, config):
     start = initial_params(model, config, trials)
     orders = minibatch_orders(config, trials, m)
 
-    trained = train_batch(
-        model, [p.clone() for p in start], data, torch.from_numpy(subsets), orders, config
-    )
-    batched_logits = model.forward(trained, data.x_test)
+    with products_on(library):
+        trained = train_batch(
+            model, [p.clone() for p in start], data, torch.from_numpy(subsets), orders, config
+        )
+        batched_logits = model.forward(trained, data.x_test)
+        predicted = predict(model, trained, data.x_test)
 
     for k in trials:
         module = model.plain_module(start, k)
@@ -88,11 +107,13 @@ def test_batched_trainer_matches_plain_loop(digits, config):
         )
         assert torch.equal(batched_logits[k].argmax(1), plain_logits.argmax(1))
 
-    accuracy = (predict(model, trained, data.x_test) == data.y_test).float().mean().item()
+    assert torch.equal(predicted, batched_logits.argmax(2))
+    accuracy = (predicted == data.y_test).float().mean().item()
     assert accuracy > 0.8, f"batched models reach only {accuracy:.3f} test accuracy"
 
 
-def test_batched_models_are_independent(digits):
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_batched_models_are_independent(digits, library):
     """A model's result does not depend on which other models share its batch."""
     config = TrialConfig(dataset="digits", hidden=(32,), epochs=1)
     mean, std = pixel_statistics(digits.x_train)
@@ -107,11 +128,12 @@ def test_batched_models_are_independent(digits):
 
     def train(trials):
         subsets = np.stack([draw_subset(config.seed, t, digits.n_train, m) for t in trials])
-        params = train_batch(
-            model, initial_params(model, config, trials), data,
-            torch.from_numpy(subsets), minibatch_orders(config, trials, m), config,
-        )
-        return model.forward(params, data.x_test)
+        with products_on(library):
+            params = train_batch(
+                model, initial_params(model, config, trials), data,
+                torch.from_numpy(subsets), minibatch_orders(config, trials, m), config,
+            )
+            return model.forward(params, data.x_test)
 
     together = train([5, 6, 7])
     alone = train([6])
