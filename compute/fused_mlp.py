@@ -168,9 +168,8 @@ def mlp_sgd_step(
         if number > 0:
             # ReLU's backward pass, through the weights before their update: keep
             # the gradient where the activation was positive.
-            lower = torch.ops.aten.threshold_backward(
-                torch.bmm(g, weight.transpose(1, 2)), a, 0.0
-            )
+            lower = torch.bmm(g, weight.transpose(1, 2))
+            torch.ops.aten.threshold_backward.grad_input(lower, a, 0.0, grad_input=lower)
         if bias is not None:
             _update_bias(bias, velocities[2 * number + 1], g.sum(dim=1), config, learning_rate)
         _update_weight(weight, velocities[2 * number], a, g, config, learning_rate)

@@ -152,7 +152,9 @@ def predict(
 ) -> torch.Tensor:
     """Return the predicted class (B, N) of every model on every input row."""
     chunks = model.logit_chunks(params, x, chunk)
-    return torch.cat([logits.argmax(dim=2) for logits in chunks], dim=1)
+    # max(...).indices, like argmax, takes the first of tied classes, and it is
+    # several times faster than argmax over a last axis of ten classes.
+    return torch.cat([logits.max(dim=2).indices for logits in chunks], dim=1)
 
 
 def run_batch(
