@@ -2,11 +2,16 @@
 
 For each case (dataset, architecture, epochs) this measures, in one run:
 - the fp32 matrix-product peak of the machine: one single-threaded process per
-  usable core, each multiplying 2048 x 2048 matrices, rates summed;
+  usable core, each multiplying 2048 x 2048 matrices, rates summed. It is taken
+  with each library that computes float32 products here: PyTorch's default (MKL
+  on x86), and oneDNN where it stays float32 (compute/cpu_matmul.py). The peak
+  is the larger;
 - the trial engine (`compute.engine.run_trials`, default execution), timed from
   the call, which forks and sets up its worker processes, to its return;
 - a plain loop as research scripts write it: one process with PyTorch's default
   threads, an nn.Module, a shuffling DataLoader over the subset, torch.optim.SGD.
+  Its speed moves by a fifth between rounds, so it runs several rounds and the
+  fastest counts. On the CPU a second plain loop uses oneDNN, for reference.
 It prints models per second, achieved training FLOP/s and its fraction of the peak.
 
     .venv/bin/python benchmarks/trials.py                 # both cases
@@ -32,6 +37,7 @@ from torch.utils.data import DataLoader, TensorDataset
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from compute.config import TrialConfig
+from compute.cpu_matmul import measure, products_on, use_products_of
 from compute.datasets import load_dataset
 from compute.engine import Execution, run_trials
 from compute.models import build_model, pixel_statistics, prepare_inputs
@@ -41,15 +47,17 @@ from compute.trainer import initial_params, learning_rate_at
 from compute.workers import start_worker_server, usable_cores, worker_context
 
 CASES = {
-    # name: (config, engine trials, plain-loop models). Each side runs for 5 to 30 s,
-    # so one slow second on a shared machine moves a ratio little.
-    "mnist5k": (TrialConfig(dataset="mnist5k", hidden=(256,), epochs=10), 192, 12),
-    "digits": (TrialConfig(dataset="digits", hidden=(256,), epochs=10), 1024, 64),
+    # name: (config, engine trials, plain-loop models per round). Each side runs for
+    # 4 to 30 s, so one slow second on a shared machine moves a ratio little.
+    "mnist5k": (TrialConfig(dataset="mnist5k", hidden=(256,), epochs=10), 192, 4),
+    "digits": (TrialConfig(dataset="digits", hidden=(256,), epochs=10), 1024, 16),
 }
+PLAIN_ROUNDS = 3
 
 
-def _matmul_rate(seconds: float, size: int, queue) -> None:
+def _matmul_rate(seconds: float, size: int, library: str, queue) -> None:
     torch.set_num_threads(1)
+    use_products_of(library)
     a, b = torch.randn(size, size), torch.randn(size, size)
     a @ b
     count, started = 0, time.perf_counter()
@@ -59,12 +67,12 @@ def _matmul_rate(seconds: float, size: int, queue) -> None:
     queue.put(2 * size**3 * count / (time.perf_counter() - started))
 
 
-def matmul_peak(seconds: float = 4.0, size: int = 2048) -> float:
+def matmul_peak(library: str, seconds: float = 4.0, size: int = 2048) -> float:
     """Return the summed fp32 FLOP/s of one single-threaded process per usable core."""
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     processes = [
-        context.Process(target=_matmul_rate, args=(seconds, size, queue))
+        context.Process(target=_matmul_rate, args=(seconds, size, library, queue))
         for _ in range(usable_cores())
     ]
     for process in processes:
@@ -106,11 +114,26 @@ def engine_rate(config: TrialConfig, dataset, trials: int, device: str) -> dict:
         stats = run_trials(config, dataset, RunDir(folder), Execution(device=device))
         seconds = time.perf_counter() - started
     return {"models": trials, "seconds": seconds, "models_per_second": trials / seconds,
-            "workers": stats["workers"], "models_per_batch": stats["models_per_batch"]}
+            "workers": stats["workers"], "models_per_batch": stats["models_per_batch"],
+            "library": stats["cpu_matmul"]}
 
 
-def plain_rate(config: TrialConfig, dataset, models: int, device: str) -> dict:
-    """Train models one at a time as a typical research script does."""
+def plain_rate(
+    config: TrialConfig, dataset, models: int, device: str, library: str = "default",
+    rounds: int = PLAIN_ROUNDS,
+) -> dict:
+    """Return the fastest of `rounds` rounds of `_plain_round`, with every round's rate."""
+    rates = []
+    with products_on(library):
+        for round_number in range(rounds):
+            rates.append(_plain_round(config, dataset, models, device, first=round_number * models))
+    best = max(rates)
+    return {"models": models, "seconds": models / best, "models_per_second": best,
+            "round_rates": rates, "threads": torch.get_num_threads(), "library": library}
+
+
+def _plain_round(config: TrialConfig, dataset, models: int, device: str, first: int) -> float:
+    """Train models one at a time as a typical research script does; return models/s."""
     mean, std = pixel_statistics(dataset.x_train)
     x_train = prepare_inputs(dataset.x_train, config.model, mean, std)
     x_test = prepare_inputs(dataset.x_test, config.model, mean, std)
@@ -120,7 +143,7 @@ def plain_rate(config: TrialConfig, dataset, models: int, device: str) -> dict:
     m = config.subset_size(dataset.n_train)
 
     started = time.perf_counter()
-    for trial in range(models):
+    for trial in range(first, first + models):
         subset = torch.from_numpy(draw_subset(config.seed, trial, dataset.n_train, m))
         module = model.plain_module(initial_params(model, config, [trial]), 0).to(device)
         loader = DataLoader(
@@ -144,12 +167,10 @@ def plain_rate(config: TrialConfig, dataset, models: int, device: str) -> dict:
         with torch.no_grad():
             (module(x_train.to(device)).argmax(1) == y_train.to(device)).cpu()
             (module(x_test.to(device)).argmax(1) == y_test.to(device)).cpu()
-    seconds = time.perf_counter() - started
-    return {"models": models, "seconds": seconds, "models_per_second": models / seconds,
-            "threads": torch.get_num_threads()}
+    return models / (time.perf_counter() - started)
 
 
-def run_case(name: str, device: str, peak: float) -> dict:
+def run_case(name: str, device: str, peak: float, onednn: bool) -> dict:
     config, trials, plain_models = CASES[name]
     dataset = load_dataset(config.dataset)
     flops = model_flops(config, dataset)
@@ -157,7 +178,10 @@ def run_case(name: str, device: str, peak: float) -> dict:
         trials *= 16
     engine = engine_rate(config, dataset, trials, device)
     plain = plain_rate(config, dataset, plain_models, device)
-    for result in (engine, plain):
+    rows = {"engine": engine, "plain": plain}
+    if onednn:
+        rows["plain, oneDNN"] = plain_rate(config, dataset, plain_models, device, "onednn")
+    for result in rows.values():
         result["flops_per_second"] = flops * result["models_per_second"]
         result["fraction_of_peak"] = result["flops_per_second"] / peak
     model = build_model(config, dataset.image_shape, dataset.num_classes)
@@ -167,8 +191,7 @@ def run_case(name: str, device: str, peak: float) -> dict:
         "model": f"{config.model} {shape}",
         "epochs": config.epochs,
         "gflop_per_model": flops / 1e9,
-        "engine": engine,
-        "plain": plain,
+        **rows,
         "speedup": engine["models_per_second"] / plain["models_per_second"],
     }
 
@@ -190,7 +213,7 @@ def contention(name: str, device: str) -> dict:
             spinner.start()
         try:
             rates[("engine", busy)] = engine_rate(config, dataset, trials, device)
-            rates[("plain", busy)] = plain_rate(config, dataset, max(2, plain_models // 2), device)
+            rates[("plain", busy)] = plain_rate(config, dataset, plain_models, device, rounds=1)
         finally:
             if spinner is not None:
                 spinner.terminate()
@@ -231,30 +254,45 @@ def main() -> None:
                       f"{row['busy']:6.2f} beside a busy process ({row['slowdown']:.1f}x slower)")
         return
 
-    if args.device == "cuda":
-        peak, peak_name = cuda_tf32_peak(), f"TF32 matmul peak of {torch.cuda.get_device_name()}"
-    else:
-        peak = matmul_peak()
-        peak_name = f"fp32 matmul peak, {usable_cores()} single-threaded processes"
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"torch {torch.__version__}")
-    print(f"{peak_name}: {peak / 1e9:.1f} GFLOP/s")
+    peaks, onednn = {}, False
+    if args.device == "cuda":
+        peaks["TF32"] = cuda_tf32_peak()
+        print(f"TF32 matmul peak of {torch.cuda.get_device_name()}: "
+              f"{peaks['TF32'] / 1e9:.1f} GFLOP/s")
+    else:
+        probe = measure()
+        onednn = probe["onednn_available"] and probe["onednn_exact"]
+        for library in ("default", "onednn") if onednn else ("default",):
+            peaks[library] = matmul_peak(library)
+            print(f"fp32 matmul peak, {usable_cores()} single-threaded processes, "
+                  f"{library} library: {peaks[library] / 1e9:.1f} GFLOP/s")
+    peak = max(peaks.values())
 
     results = []
     for name in args.case or list(CASES):
-        result = run_case(name, args.device, peak)
+        result = run_case(name, args.device, peak, onednn)
         results.append(result)
         print(f"\n{name}: {result['model']}, {result['epochs']} epochs, "
               f"{result['gflop_per_model']:.2f} GFLOP per model")
-        for kind in ("engine", "plain"):
+        for kind in ("engine", "plain", "plain, oneDNN"):
+            if kind not in result:
+                continue
             row = result[kind]
-            print(f"  {kind:6s} {row['models']:5d} models in {row['seconds']:7.1f} s: "
+            note = f" ({row['library']} library)" if "library" in row else ""
+            if "round_rates" in row:
+                rounds = ", ".join(f"{rate:.2f}" for rate in row["round_rates"])
+                note = f", fastest of rounds {rounds}{note}"
+            print(f"  {kind:13s} {row['models']:5d} models in {row['seconds']:7.1f} s: "
                   f"{row['models_per_second']:7.2f} models/s, "
                   f"{row['flops_per_second'] / 1e9:6.1f} GFLOP/s, "
-                  f"{100 * row['fraction_of_peak']:5.1f}% of peak")
+                  f"{100 * row['fraction_of_peak']:5.1f}% of peak{note}")
         print(f"  engine / plain loop: {result['speedup']:.1f}x")
     if args.json:
-        args.json.write_text(json.dumps({"peak_flops": peak, "results": results}, indent=2))
+        args.json.write_text(json.dumps(
+            {"peak_flops": peak, "peaks": peaks, "results": results}, indent=2
+        ))
 
 
 if __name__ == "__main__":
