@@ -49,8 +49,8 @@ from compute.workers import start_worker_server, usable_cores, worker_context
 CASES = {
     # name: (config, engine trials, plain-loop models per round). Each side runs for
     # 4 to 30 s, so one slow second on a shared machine moves a ratio little.
-    "mnist5k": (TrialConfig(dataset="mnist5k", hidden=(256,), epochs=10), 192, 4),
-    "digits": (TrialConfig(dataset="digits", hidden=(256,), epochs=10), 1024, 16),
+    "mnist5k": (TrialConfig(dataset="mnist5k", hidden=(256,), epochs=10), 384, 6),
+    "digits": (TrialConfig(dataset="digits", hidden=(256,), epochs=10), 1024, 24),
 }
 PLAIN_ROUNDS = 3
 
