@@ -2,10 +2,10 @@
 
 For each case (dataset, architecture, epochs) this measures, in one run:
 - the fp32 matrix-product peak of the machine: one single-threaded process per
-  usable core, each multiplying 2048 x 2048 matrices, rates summed. It is taken
-  with each library that computes float32 products here: PyTorch's default (MKL
-  on x86), and oneDNN where it stays float32 (compute/cpu_matmul.py). The peak
-  is the larger;
+  usable core, each multiplying square matrices of 512, 1024 and 2048 rows,
+  rates summed. It is taken with each library that computes float32 products
+  here: PyTorch's default (MKL on x86), and oneDNN where it stays float32
+  (compute/cpu_matmul.py). The peak is the largest rate of any size and library;
 - the trial engine (`compute.engine.run_trials`, default execution), timed from
   the call, which forks and sets up its worker processes, to its return;
 - a plain loop as research scripts write it: one process with PyTorch's default
@@ -55,24 +55,34 @@ CASES = {
 PLAIN_ROUNDS = 3
 
 
-def _matmul_rate(seconds: float, size: int, library: str, queue) -> None:
+PEAK_SIZES = (512, 1024, 2048)
+
+
+def _matmul_rates(seconds: float, library: str, queue) -> None:
     torch.set_num_threads(1)
     use_products_of(library)
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    a @ b
-    count, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds:
+    rates = {}
+    for size in PEAK_SIZES:
+        a, b = torch.randn(size, size), torch.randn(size, size)
         a @ b
-        count += 1
-    queue.put(2 * size**3 * count / (time.perf_counter() - started))
+        count, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            a @ b
+            count += 1
+        rates[size] = 2 * size**3 * count / (time.perf_counter() - started)
+    queue.put(rates)
 
 
-def matmul_peak(library: str, seconds: float = 4.0, size: int = 2048) -> float:
-    """Return the summed fp32 FLOP/s of one single-threaded process per usable core."""
+def matmul_peak(library: str, seconds: float = 2.0) -> dict[int, float]:
+    """Return, per matrix size, the summed fp32 FLOP/s of one single-threaded process per core.
+
+    The processes multiply square matrices of each size in PEAK_SIZES in step,
+    because the fastest size differs between CPUs and libraries.
+    """
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     processes = [
-        context.Process(target=_matmul_rate, args=(seconds, size, library, queue))
+        context.Process(target=_matmul_rates, args=(seconds, library, queue))
         for _ in range(usable_cores())
     ]
     for process in processes:
@@ -80,7 +90,7 @@ def matmul_peak(library: str, seconds: float = 4.0, size: int = 2048) -> float:
     rates = [queue.get() for _ in processes]
     for process in processes:
         process.join()
-    return sum(rates)
+    return {size: sum(rate[size] for rate in rates) for size in PEAK_SIZES}
 
 
 def cuda_tf32_peak(size: int = 8192, repeats: int = 50) -> float:
@@ -265,9 +275,11 @@ def main() -> None:
         probe = measure()
         onednn = probe["onednn_available"] and probe["onednn_exact"]
         for library in ("default", "onednn") if onednn else ("default",):
-            peaks[library] = matmul_peak(library)
+            by_size = matmul_peak(library)
+            peaks[library] = max(by_size.values())
+            sizes = ", ".join(f"{size}: {rate / 1e9:.0f}" for size, rate in by_size.items())
             print(f"fp32 matmul peak, {usable_cores()} single-threaded processes, "
-                  f"{library} library: {peaks[library] / 1e9:.1f} GFLOP/s")
+                  f"{library} library: {peaks[library] / 1e9:.1f} GFLOP/s (by size {sizes})")
     peak = max(peaks.values())
 
     results = []
