@@ -246,10 +246,17 @@ def run_trials(
     per_batch = execution.models_per_batch or plan_models_per_batch(
         config, dataset, device, workers
     )
-    check_choice(execution.cpu_matmul)
-    cpu_matmul = choose_library(execution.cpu_matmul) if device.type == "cpu" else "default"
+    cpu_matmul, stored_libraries = _library_for_run(execution.cpu_matmul, device, run)
+    libraries = sorted({*stored_libraries, cpu_matmul})
+    if len(libraries) > 1:
+        logger.warning(
+            "run %s: stored trials were trained with %s products and the pending ones use "
+            "%s, so its estimates differ from an uninterrupted run's by float32 rounding",
+            run.path, " and ".join(stored_libraries), cpu_matmul,
+        )
     run.start(config, dataset, {**asdict(execution), "workers": workers,
-                                "models_per_batch": per_batch, "cpu_matmul": cpu_matmul})
+                                "models_per_batch": per_batch, "cpu_matmul": cpu_matmul,
+                                "cpu_matmul_libraries": libraries})
 
     shards = shard_ranges(config.trials, config.shard_size)
     finished = run.finished_shards()
@@ -303,6 +310,29 @@ def run_trials(
         "train_seconds": seconds,
         "models_per_second": rate,
     }
+
+
+def _library_for_run(choice: str, device: torch.device, run: RunDir) -> tuple[str, list[str]]:
+    """Return the library for the run's pending trials and those that trained its stored ones.
+
+    On a resumed run, `auto` keeps the library of the stored trials, so that the
+    result equals an uninterrupted run bit for bit. Runs from before the choice
+    existed were trained with the default library.
+    """
+    check_choice(choice)
+    stored: list[str] = []
+    if run.exists() and run.finished_shards():
+        recorded = run.read_manifest().get("execution", {})
+        stored = recorded.get("cpu_matmul_libraries", [recorded.get("cpu_matmul", "default")])
+    if device.type != "cpu":
+        return "default", stored
+    if choice == "auto" and len(stored) == 1:
+        try:
+            return choose_library(stored[0]), stored
+        except ConfigError as error:
+            logger.warning("run %s: %s; the pending trials use the automatic choice",
+                           run.path, error)
+    return choose_library(choice), stored
 
 
 def _train_in_pool(

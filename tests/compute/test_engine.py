@@ -163,3 +163,26 @@ def test_libraries_agree_on_correctness(digits, tmp_path):
     for split in ("train_correct", "test_correct"):
         agreement = (getattr(default, split) == getattr(onednn, split)).mean()
         assert agreement > 0.99, f"{split}: libraries agree on only {agreement:.4f}"
+
+
+def test_resume_keeps_stored_library(digits, tmp_path):
+    run = estimate(SMALL, digits, tmp_path / "run", Execution(workers=1, cpu_matmul="default"))
+    run.shard_path(2).unlink()
+    estimate(SMALL, digits, tmp_path / "run", Execution(workers=1))
+    execution = run.read_manifest()["execution"]
+    assert execution["cpu_matmul"] == "default"
+    assert execution["cpu_matmul_libraries"] == ["default"]
+
+
+@pytest.mark.skipif(
+    not (measure()["onednn_available"] and measure()["onednn_exact"]),
+    reason="oneDNN does not compute float32 products exactly here",
+)
+def test_resume_with_other_library_recorded(digits, tmp_path, caplog):
+    run = estimate(SMALL, digits, tmp_path / "run", Execution(workers=1, cpu_matmul="default"))
+    run.shard_path(2).unlink()
+    estimate(SMALL, digits, tmp_path / "run", Execution(workers=1, cpu_matmul="onednn"))
+    execution = run.read_manifest()["execution"]
+    assert execution["cpu_matmul"] == "onednn"
+    assert execution["cpu_matmul_libraries"] == ["default", "onednn"]
+    assert "stored trials were trained with default products" in caplog.text
