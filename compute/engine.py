@@ -23,14 +23,14 @@ import numpy as np
 import torch
 
 from compute.config import ConfigError, TrialConfig
-from compute.cpu_matmul import check_choice, choose_library, products_on, use_products_of
+from compute.cpu_matmul import check_choice, choose_library, describe, products_on, use_products_of
 from compute.datasets import Dataset
 from compute.errors import TrialError
 from compute.models import build_model, bytes_per_model, pixel_statistics, prepare_inputs
 from compute.rundir import RunDir, shard_ranges
 from compute.subsets import draw_subset, membership_mask
 from compute.trainer import TrialData, run_batch
-from compute.workers import exit_with_parent, usable_cores, worker_context
+from compute.workers import exit_with_parent, start_worker_server, usable_cores, worker_context
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +50,8 @@ class Execution:
     # Models trained together in one batched pass; defaults to what fits.
     models_per_batch: int | None = None
     # Library of the CPU's float32 products: "auto", "onednn" or "default" (see
-    # compute.cpu_matmul). `auto` takes oneDNN where it is exact and faster. Like
-    # the device, the library changes results only by float32 rounding.
+    # compute.cpu_matmul). `auto` takes oneDNN where it keeps float32 accuracy and
+    # is faster. Like the device, the library changes results only by rounding.
     cpu_matmul: str = "auto"
 
 
@@ -263,9 +263,10 @@ def run_trials(
     pending = [shard for shard in shards if shard[0] not in finished]
     done = sum(stop - start for number, start, stop in shards if number in finished)
     logger.info(
-        "run %s: %d of %d trials already stored, %d shards to train on %s with %d "
+        "run %s: %d of %d trials already stored, %d shard(s) to train on %s with %d "
         "worker(s), %d models per batch, float32 products by %s",
-        run.path, done, config.trials, len(pending), device, workers, per_batch, cpu_matmul,
+        run.path, done, config.trials, len(pending), device, workers, per_batch,
+        describe(cpu_matmul),
     )
     if progress is not None:
         progress(done, config.trials)
@@ -338,6 +339,7 @@ def _library_for_run(choice: str, device: torch.device, run: RunDir) -> tuple[st
 def _train_in_pool(
     config, dataset, run, device, workers, per_batch, cpu_matmul, pending, advance
 ) -> None:
+    start_worker_server(str(device), workers)  # at once if already running
     context = worker_context()
     progress_queue = context.Queue()
     with concurrent.futures.ProcessPoolExecutor(
@@ -363,9 +365,9 @@ def _train_in_pool(
             _drain(progress_queue, advance)
         except BaseException:
             # An interrupt or a worker's error stops the run now: the other workers
-            # would otherwise finish their current and next shards first.
-            for future in futures:
-                future.cancel()
+            # would otherwise finish their current and next shards first. The pool
+            # then fails the pending futures itself. Cancelling them first made its
+            # management thread raise InvalidStateError (Python 3.11).
             _terminate_workers(pool)
             raise
 

@@ -10,6 +10,7 @@ import multiprocessing
 import multiprocessing.forkserver
 import os
 import select
+import signal
 import threading
 import time
 
@@ -45,11 +46,24 @@ def start_worker_server(device: str = "cpu", workers: int | None = None) -> None
     """Start the fork server now if a run on `device` will use worker processes.
 
     Returns at once; the first pool waits for the server's imports if needed.
+    The server and its workers ignore SIGINT: Ctrl-C reaches the whole process
+    group, and the server would otherwise print a traceback when it arrives
+    during its imports. The command stops its workers itself with SIGTERM.
     """
     if device != "cpu" or (workers or usable_cores()) < 2:
         return
-    if worker_context().get_start_method() == "forkserver":
+    if worker_context().get_start_method() != "forkserver":
+        return
+    if threading.current_thread() is not threading.main_thread():
+        multiprocessing.forkserver.ensure_running()  # only the main thread sets handlers
+        return
+    # Python installs no KeyboardInterrupt handler in a process started with
+    # SIGINT ignored, so the server ignores it from its first import on.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
         multiprocessing.forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def exit_with_parent(parent_pid: int) -> None:

@@ -103,7 +103,31 @@ def test_interrupt_stops_workers_without_new_shards(tmp_path):
 
     assert process.returncode == 130, stderr
     assert "interrupted; rerun the same command to resume" in stderr
+    assert "Traceback" not in stderr
     assert wait_until_gone(tree) == set(), "worker processes outlived the interrupt"
     # 400 epochs take several seconds a shard, so no shard was due when the
     # interrupt came; a worker that went on training would write one.
     assert RunDir(tmp_path / "run").finished_shards() == shards_before
+
+
+def test_interrupt_during_startup_prints_no_traceback(tmp_path):
+    """Ctrl-C while the fork server still imports torch stops the command cleanly."""
+    command = [
+        sys.executable, "-m", "backend.cli", "estimate", "--dataset", "digits",
+        "--trials", "64", "--epochs", "5", "--workers", "2", "--out", str(tmp_path / "run"),
+    ]
+    process = subprocess.Popen(
+        command, cwd=REPO, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 30
+    while not descendants(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    tree = descendants(process.pid)
+    assert tree, "the command started no fork server"
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert wait_until_gone(tree) == set(), "the fork server outlived the interrupt"
