@@ -12,7 +12,11 @@ For each case (dataset, architecture, epochs) this measures, in one run:
   threads, an nn.Module, a shuffling DataLoader over the subset, torch.optim.SGD.
   Its speed moves by a fifth between rounds, so it runs several rounds and the
   fastest counts. On the CPU a second plain loop uses oneDNN, for reference.
-It prints models per second, achieved training FLOP/s and its fraction of the peak.
+It prints models per second, achieved training FLOP/s and its fraction of the peak,
+where a model's FLOPs are the matrix products of training it and of evaluating it
+on every train and test example. The ratio "engine / plain loop" divides by the
+plain loop on PyTorch's default library, the way research scripts run.
+`--json FILE` also writes every figure to FILE.
 
     .venv/bin/python benchmarks/trials.py                 # both cases
     .venv/bin/python benchmarks/trials.py --case mnist5k  # one case
@@ -281,6 +285,7 @@ def main() -> None:
             print(f"fp32 matmul peak, {usable_cores()} single-threaded processes, "
                   f"{library} library: {peaks[library] / 1e9:.1f} GFLOP/s (by size {sizes})")
     peak = max(peaks.values())
+    print(f"shares of peak below are of {peak / 1e9:.1f} GFLOP/s")
 
     results = []
     for name in args.case or list(CASES):

@@ -94,7 +94,8 @@ def register(subparsers) -> None:
     parser.add_argument("--cpu-matmul", choices=CPU_MATMUL_CHOICES, default="auto",
                         help="library of float32 matrix products on the CPU: oneDNN, "
                         "PyTorch's default (MKL on x86), or auto, which takes oneDNN where "
-                        "a start-up check finds it float32-exact and faster "
+                        "a start-up check finds it keeps float32 accuracy and is faster. "
+                        "A resumed run keeps its stored library under auto "
                         "(default: %(default)s)")
     parser.add_argument("--db", default=None, metavar="URL",
                         help="after estimating, load the run into this database "
