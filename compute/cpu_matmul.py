@@ -129,6 +129,10 @@ def measure() -> dict:
     try:
         error = _probe_error()
         rates = {library: _rate(library) for library in ("default", "onednn")}
+    except (RuntimeError, ValueError) as failure:
+        # A PyTorch version whose setting rejects "bf16" cannot route products to oneDNN.
+        logger.info("float32 products cannot go to oneDNN in this PyTorch: %s", failure)
+        return {"onednn_available": False}
     finally:
         torch.set_num_threads(threads)
     return {
