@@ -17,9 +17,10 @@ from compute.config import TrialConfig
 from compute.sgd import sgd_step
 
 # TODO: on digits (64-256-10) the first layer's products run at the matmul peak
-# but take only 40% of a batch. The 10-wide output layer (20%), the elementwise
-# passes (17%) and evaluation (8%) take most of the rest, which holds the engine
-# near half of the oneDNN peak (2-core EPYC, 11 models per batch).
+# but take only 40% of a batch. The 10-wide output layer (about 20%), the
+# elementwise passes (about 15%) and evaluation (about 8%) take most of the rest,
+# which holds the engine near half of the oneDNN peak (2-core EPYC, 11 models per
+# batch).
 
 # Layers whose output is narrower than this run their products transposed, because
 # MKL's batched product is slow when the output has few columns.
