@@ -26,6 +26,7 @@ from compute.config import ConfigError, TrialConfig
 from compute.cpu_matmul import check_choice, choose_library, describe, products_on, use_products_of
 from compute.datasets import Dataset
 from compute.errors import TrialError
+from compute.interrupts import deferred_interrupts
 from compute.models import build_model, bytes_per_model, pixel_statistics, prepare_inputs
 from compute.rundir import RunDir, shard_ranges
 from compute.subsets import draw_subset, membership_mask
@@ -355,8 +356,11 @@ def _train_in_pool(
         # Each worker gets at most its share, so both cores stay busy to the end.
         share = -(-sum(stop - start for _, start, stop in pending) // workers)
         groups = group_shards(pending, min(per_batch, share), config.shard_size)
-        futures = [pool.submit(_train_in_worker, group) for group in groups]
         try:
+            # Submitting starts the worker processes. An interrupt in the middle left
+            # a starting worker to read a pickle or a semaphore that was gone.
+            with deferred_interrupts():
+                futures = [pool.submit(_train_in_worker, group) for group in groups]
             remaining = set(futures)
             while remaining:
                 finished, remaining = concurrent.futures.wait(remaining, timeout=0.5)

@@ -16,6 +16,8 @@ import time
 
 # Modules that the fork server imports once, so that each worker starts with them loaded.
 PRELOAD = ["compute.engine"]
+# Whether this process has started the fork server with SIGINT ignored.
+_server_started = False
 
 
 def usable_cores() -> int:
@@ -52,10 +54,13 @@ def start_worker_server(device: str = "cpu", workers: int | None = None) -> None
     """
     if device != "cpu" or (workers or usable_cores()) < 2:
         return
+    global _server_started
     if worker_context().get_start_method() != "forkserver":
         return
-    if threading.current_thread() is not threading.main_thread():
-        multiprocessing.forkserver.ensure_running()  # only the main thread sets handlers
+    if _server_started or threading.current_thread() is not threading.main_thread():
+        # Ignoring SIGINT again would drop a Ctrl-C that arrives meanwhile, and
+        # only the main thread may set handlers.
+        multiprocessing.forkserver.ensure_running()
         return
     # Python installs no KeyboardInterrupt handler in a process started with
     # SIGINT ignored, so the server ignores it from its first import on.
@@ -64,6 +69,7 @@ def start_worker_server(device: str = "cpu", workers: int | None = None) -> None
         multiprocessing.forkserver.ensure_running()
     finally:
         signal.signal(signal.SIGINT, previous)
+    _server_started = True
 
 
 def exit_with_parent(parent_pid: int) -> None:

@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    # PyTorch logs cache statistics at INFO when the process exits.
+    logging.getLogger("torch").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     # `kill` and job schedulers send SIGTERM: stop the way Ctrl-C does, so that
     # workers end, bars close, and nothing is left half-written.
     signal.signal(signal.SIGTERM, _raise_interrupt)

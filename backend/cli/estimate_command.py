@@ -106,21 +106,26 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from compute.interrupts import deferred_interrupts
     from compute.workers import start_worker_server
 
-    # The workers' fork server imports torch while this process does the same.
-    start_worker_server(args.device, args.workers)
+    # Ctrl-C during the imports of torch or scipy could be swallowed, or abort the
+    # process, so it takes effect once they and the dataset are loaded.
+    with deferred_interrupts():
+        # The workers' fork server imports torch while this process does the same.
+        start_worker_server(args.device, args.workers)
 
-    # Imported here so that `longtail --help` and the other commands start without torch.
-    from backend.cli.load_command import load_into_database
-    from backend.cli.progress import start_progress
-    from compute.datasets import load_dataset
-    from compute.engine import Execution
-    from compute.estimate import estimate
+        # Imported here so that `longtail --help` and the other commands start
+        # without torch.
+        from backend.cli.load_command import load_into_database
+        from backend.cli.progress import start_progress
+        from compute.datasets import load_dataset
+        from compute.engine import Execution
+        from compute.estimate import estimate
 
-    config = config_from_args(args)
-    logger.info("loading dataset %s", config.dataset)
-    dataset = load_dataset(config.dataset)
+        config = config_from_args(args)
+        logger.info("loading dataset %s", config.dataset)
+        dataset = load_dataset(config.dataset)
     logger.info(
         "dataset %s: %d train and %d test examples, %d classes, fingerprint %s",
         dataset.name, dataset.n_train, dataset.n_test, dataset.num_classes,

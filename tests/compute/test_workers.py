@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -131,3 +132,33 @@ def test_interrupt_during_startup_prints_no_traceback(tmp_path):
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr
     assert wait_until_gone(tree) == set(), "the fork server outlived the interrupt"
+
+
+def test_interrupt_as_workers_start_prints_no_traceback(tmp_path):
+    """Ctrl-C while the pool starts its workers stops the command cleanly."""
+    command = [
+        sys.executable, "-m", "backend.cli", "estimate", "--dataset", "digits",
+        "--trials", "2048", "--epochs", "5", "--out", str(tmp_path / "run"),
+    ]
+    process = subprocess.Popen(
+        command, cwd=REPO, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stderr), daemon=True)
+    reader.start()
+    # The engine logs this line just before it submits the shards to the pool, and
+    # the workers take about 0.1 s to start.
+    deadline = time.monotonic() + 60
+    while not any("shard(s) to train" in line for line in lines):
+        assert time.monotonic() < deadline, "".join(lines)
+        time.sleep(0.005)
+    time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGINT)
+    process.wait(timeout=30)
+    reader.join(timeout=10)
+    stderr = "".join(lines)
+
+    assert process.returncode == 130, stderr
+    assert "interrupted; rerun the same command to resume" in stderr
+    assert "Traceback" not in stderr
