@@ -162,3 +162,21 @@ def test_interrupt_as_workers_start_prints_no_traceback(tmp_path):
     assert process.returncode == 130, stderr
     assert "interrupted; rerun the same command to resume" in stderr
     assert "Traceback" not in stderr
+
+
+def test_interrupt_while_cli_loads_prints_no_traceback(tmp_path):
+    """Ctrl-C while the `longtail` command imports its modules stops it cleanly."""
+    command = [
+        str(Path(sys.executable).parent / "longtail"), "estimate", "--dataset", "digits",
+        "--trials", "64", "--epochs", "5", "--out", str(tmp_path / "run"),
+    ]
+    process = subprocess.Popen(
+        command, cwd=REPO, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    time.sleep(0.2)  # importing the CLI takes about 0.5 s
+    os.killpg(process.pid, signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=30)
+
+    assert process.returncode == 130, stdout + stderr
+    assert "Traceback" not in stderr
