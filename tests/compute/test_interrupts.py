@@ -12,10 +12,9 @@ from compute.interrupts import deferred_interrupts
 
 def test_interrupt_waits_for_block_end():
     finished = False
-    with pytest.raises(KeyboardInterrupt):
-        with deferred_interrupts():
-            os.kill(os.getpid(), signal.SIGINT)
-            finished = True
+    with pytest.raises(KeyboardInterrupt), deferred_interrupts():
+        os.kill(os.getpid(), signal.SIGINT)
+        finished = True
     assert finished
 
 
