@@ -4,7 +4,7 @@ For each case (dataset, architecture, epochs) this measures, in one run:
 - the fp32 matrix-product peak of the machine: one single-threaded process per
   usable core, each multiplying square matrices of 512, 1024 and 2048 rows,
   rates summed. It is taken with each library that computes float32 products
-  here: PyTorch's default (MKL on x86), and oneDNN where it stays float32
+  on the machine: PyTorch's default (MKL on x86), and oneDNN where it stays float32
   (compute/cpu_matmul.py). The peak is the largest rate of any size and library;
 - the trial engine (`compute.engine.run_trials`, default execution), timed from
   the call, which forks and sets up its worker processes, to its return;

@@ -32,6 +32,8 @@ logger = logging.getLogger(__name__)
 # `auto` takes oneDNN only when it is at least this much faster, so that
 # timing noise does not switch libraries on a machine where both are alike.
 MIN_SPEEDUP = 1.25
+# The value of PyTorch's setting under which float32 products go to oneDNN.
+ONEDNN_PRECISION = "bf16"
 # Largest relative error that counts as float32 rounding. Float32 products of
 # these sizes stay below 1e-6, and bfloat16 inputs alone cause about 4e-3.
 FLOAT32_TOLERANCE = 1e-5
@@ -46,30 +48,31 @@ def _precision_setting():
 
 @contextmanager
 def products_on(library: str) -> Iterator[None]:
-    """Compute CPU float32 products with `library` ("onednn" or "default") in the block."""
+    """Compute CPU float32 products with `library` in the block, then restore the setting.
+
+    `library` "default" leaves the setting as it is, as `use_products_of` does.
+    """
     setting = _precision_setting()
-    if library != "onednn" or setting is None:
-        yield
-        return
-    previous = setting.fp32_precision
-    setting.fp32_precision = "bf16"
+    previous = None if setting is None else setting.fp32_precision
+    use_products_of(library)
     try:
         yield
     finally:
-        setting.fp32_precision = previous
+        if setting is not None:
+            setting.fp32_precision = previous
 
 
 def use_products_of(library: str) -> None:
-    """Compute this process's CPU float32 products with `library` from now on."""
+    """Compute this process's CPU float32 products with oneDNN from now on, if `library` is it."""
     setting = _precision_setting()
     if library == "onednn" and setting is not None:
-        setting.fp32_precision = "bf16"
+        setting.fp32_precision = ONEDNN_PRECISION
 
 
 def onednn_active() -> bool:
     """Return whether CPU float32 products go to oneDNN in this process now."""
     setting = _precision_setting()
-    return setting is not None and setting.fp32_precision == "bf16"
+    return setting is not None and setting.fp32_precision == ONEDNN_PRECISION
 
 
 def _relative_error(product: torch.Tensor, exact: torch.Tensor, scale: torch.Tensor) -> float:
@@ -130,7 +133,7 @@ def measure() -> dict:
         error = _probe_error()
         rates = {library: _rate(library) for library in ("default", "onednn")}
     except (RuntimeError, ValueError) as failure:
-        # A PyTorch version whose setting rejects "bf16" cannot route products to oneDNN.
+        # A PyTorch version whose setting rejects the value cannot send products to oneDNN.
         logger.info("float32 products cannot go to oneDNN in this PyTorch: %s", failure)
         return {"onednn_available": False}
     finally:

@@ -19,7 +19,7 @@ from compute.sgd import sgd_step
 # TODO: on digits (64-256-10) the first layer's products run at the matmul peak
 # but take only 40% of a batch. The 10-wide output layer (about 20%), the
 # elementwise passes (about 15%) and evaluation (about 8%) take most of the rest,
-# which holds the engine near half of the oneDNN peak (2-core EPYC, 11 models per
+# which keeps the engine near half of the oneDNN peak (2-core EPYC, 11 models per
 # batch).
 
 # Layers whose output is narrower than this run their products transposed, because
