@@ -29,6 +29,10 @@ TINY = ["--dataset", "digits", "--hidden", "32", "--trials", "8", "--epochs", "1
         (["--subset-ratio", "0"], "--subset-ratio must lie strictly between 0 and 1, found 0.0"),
         (["--workers", "0"], "argument --workers: expected a positive integer, found 0"),
         (["--models-per-batch", "x"], "argument --models-per-batch: expected a positive integer"),
+        (["--cpu-matmul", "mkl"], (
+            "argument --cpu-matmul: invalid choice: 'mkl' (choose from 'auto', 'onednn', "
+            "'default')"
+        )),
     ],
 )
 def test_bad_option_named_by_flag(tmp_path, options, message):
