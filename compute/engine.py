@@ -98,9 +98,9 @@ def plan_models_per_batch(
     On CUDA the limit is half the free memory. On the CPU it is the number whose
     training state and activations fit in the worker's share of the last-level
     cache, because the elementwise passes over anything that spills out of cache
-    are memory-bound. On a 2-core EPYC with 32 MiB of L3 that gives 4 models for
-    the 784-256-10 MLP and 11 for 64-256-10. With oneDNN products, 2 to 4 models
-    on mnist5k and 11 to 22 on digits measured alike, and larger batches slower.
+    are memory-bound. On a 2-core EPYC with 32 MiB of L3 that gives 3 models for
+    the 784-256-10 MLP and 10 for 64-256-10, and with 16 MiB, 1 and 5. On the
+    16 MiB machine (Zen 2), 1 model trained faster than 2 or 4 on mnist5k.
     """
     model = build_model(config, dataset.image_shape, dataset.num_classes)
     state, activations = bytes_per_model(model, config.batch_size, EVAL_CHUNK)

@@ -7,10 +7,15 @@ product straight into the momentum buffer, and the update takes three
 elementwise passes (see `_update_weight`). The result equals
 torch.optim.SGD(momentum, nesterov=True, weight_decay) with dampening 0 up to
 rounding; tests compare it with a plain torch.optim loop.
+
+On the CPU, two parts run as compiled loops (compute/cpu_kernels.py): the
+output layer with its loss and update, and the update of each weight matrix
+from its gradient, in one pass instead of three.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from compute.config import TrialConfig
@@ -95,10 +100,13 @@ def _update_weight(
     g: torch.Tensor,
     config: TrialConfig,
     learning_rate: float,
+    gradient: torch.Tensor | None = None,
 ) -> None:
     """Apply Nesterov SGD with weight decay to `weight`, whose loss gradient is a^T g.
 
-    With G = a^T g + d W (d the weight decay), torch.optim.SGD computes
+    Given a `gradient` buffer (CPU only), the product writes a^T g there and one
+    compiled pass updates the weight and its velocity. Otherwise, with
+    G = a^T g + d W (d the weight decay), torch.optim.SGD computes
         v' = mu v + G,    W' = W - lr (G + mu v') = W - lr (1 + mu) v' + lr mu v.
     Four in-place lines give the same without materializing G:
         W  += lr mu v                                  (W now contains W + lr mu v)
@@ -106,13 +114,21 @@ def _update_weight(
         v   = mu (1 - d lr) v + a^T g                  (in the matrix product)
         W  -= lr (1 + mu) v
     The second and third lines expand to mu v + d (W + lr mu v) - d lr mu v = v'.
-    Each line but the product is one pass over two tensors. Computing G first
-    takes a gradient buffer, a copy of W into it, and the same three passes.
+    Each line but the product is one pass over two tensors.
     """
     mu, decay, lr = config.momentum, config.weight_decay, learning_rate
     if mu == 0:
         # Plain SGD: W' = (1 - lr d) W - lr a^T g, all inside the product.
         _accumulate_gradient(weight, a, g, beta=1.0 - lr * decay, alpha=-lr)
+        return
+    if gradient is not None:
+        from compute.cpu_kernels import nesterov_update
+
+        torch.bmm(a.transpose(1, 2), g, out=gradient)
+        nesterov_update(
+            weight.numpy(), velocity.numpy(), gradient.numpy(),
+            np.float32(lr), np.float32(mu), np.float32(decay),
+        )
         return
     shrink = 1.0 - decay * lr  # positive: TrialConfig keeps decay * lr below 1
     weight.add_(velocity, alpha=lr * mu)
@@ -129,6 +145,46 @@ def _update_bias(
     sgd_step([bias], [gradient], [velocity], config, learning_rate)
 
 
+def gradient_buffers(params: list[torch.Tensor | None]) -> list[torch.Tensor | None] | None:
+    """Return the buffers that let `mlp_sgd_step` run its compiled CPU loops.
+
+    One buffer per weight matrix that the compiled update can take (contiguous),
+    None in other places. Returns None where the loops do not apply: off the CPU,
+    or for weights other than float32.
+    """
+    first = params[0]
+    if first.device.type != "cpu" or first.dtype != torch.float32:
+        return None
+    return [
+        torch.empty_like(param)
+        if number % 2 == 0 and param is not None and param.is_contiguous() else None
+        for number, param in enumerate(params)
+    ]
+
+
+def _compiled_output_layer(params: list[torch.Tensor | None]) -> bool:
+    """Return whether the output layer can run as a compiled loop.
+
+    The loop needs a hidden layer below the output layer, and the output
+    weights stored class axis first, as `training_layout` stores narrow layers.
+    """
+    weight = params[-2]
+    return len(params) >= 4 and _is_narrow(weight) and weight.transpose(1, 2).is_contiguous()
+
+
+def _softmax_gradient(logits_view: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Return the gradient of the mean cross-entropy with respect to the logits.
+
+    Softmax over the class axis of a (B, classes, batch) tensor is fast. Over a
+    last axis of ten classes it takes twenty times longer.
+    """
+    logits = logits_view.transpose(1, 2).contiguous()
+    g = torch.softmax(logits, dim=1)
+    g.scatter_add_(1, labels[:, None, :], torch.full_like(g[:, :1, :], -1.0))
+    g.div_(labels.shape[1])
+    return g.transpose(1, 2)
+
+
 @torch.no_grad()
 def mlp_sgd_step(
     params: list[torch.Tensor | None],
@@ -137,32 +193,51 @@ def mlp_sgd_step(
     labels: torch.Tensor,
     config: TrialConfig,
     learning_rate: float,
+    gradients: list[torch.Tensor | None] | None = None,
 ) -> None:
     """Update every model's [W1, b1, W2, b2, ...] in place on its own minibatch.
 
     `inputs` is (B, batch, D) and `labels` (B, batch); the loss of each model is
     its mean cross-entropy over its minibatch. `params` are in `training_layout`
     and `velocities` are zeros_like them at the start. A bias may be None when
-    its layer's weights carry it (see `fold_first_bias`).
+    its layer's weights carry it (see `fold_first_bias`). `gradients`, from
+    `gradient_buffers`, turns on the compiled CPU loops; without it, every
+    operation stays in PyTorch, as on a GPU.
     """
     layer_count = len(params) // 2
+    hidden_count = layer_count - 1
+    output_compiled = gradients is not None and _compiled_output_layer(params)
     activations = [inputs]
-    for number in range(layer_count):
+    for number in range(hidden_count if output_compiled else layer_count):
         z = _linear(activations[-1], params[2 * number], params[2 * number + 1])
-        if number < layer_count - 1:
-            z = torch.relu_(z.contiguous())
+        if number < hidden_count:
+            z = z.contiguous()
+            if not (output_compiled and number == hidden_count - 1):
+                torch.relu_(z)
         activations.append(z)
 
-    # Gradient of the mean cross-entropy with respect to the logits. Softmax over
-    # the class axis of a (B, classes, batch) tensor is fast; over a last axis of
-    # ten classes it takes twenty times longer.
-    logits = activations[-1].transpose(1, 2).contiguous()
-    g = torch.softmax(logits, dim=1)
-    g.scatter_add_(1, labels[:, None, :], torch.full_like(g[:, :1, :], -1.0))
-    g.div_(inputs.shape[1])
-    g = g.transpose(1, 2)
+    if output_compiled:
+        from compute.cpu_kernels import output_layer_step
 
-    for number in reversed(range(layer_count)):
+        # The loop applies the last hidden layer's ReLU, trains the output
+        # layer, and leaves in z the gradient with respect to z itself.
+        z = activations[-1]
+        output_layer_step(
+            z.numpy(),
+            params[-2].transpose(1, 2).numpy(),
+            params[-1].numpy(),
+            velocities[-2].transpose(1, 2).numpy(),
+            velocities[-1].numpy(),
+            labels.contiguous().numpy(),
+            np.float32(learning_rate),
+            np.float32(config.momentum),
+            np.float32(config.weight_decay),
+        )
+        g, top = z, hidden_count - 1
+    else:
+        g, top = _softmax_gradient(activations[-1], labels), hidden_count
+
+    for number in reversed(range(top + 1)):
         weight, bias = params[2 * number], params[2 * number + 1]
         a = activations[number]
         lower = None
@@ -173,5 +248,8 @@ def mlp_sgd_step(
             torch.ops.aten.threshold_backward.grad_input(lower, a, 0.0, grad_input=lower)
         if bias is not None:
             _update_bias(bias, velocities[2 * number + 1], g.sum(dim=1), config, learning_rate)
-        _update_weight(weight, velocities[2 * number], a, g, config, learning_rate)
+        _update_weight(
+            weight, velocities[2 * number], a, g, config, learning_rate,
+            gradients[2 * number] if gradients is not None else None,
+        )
         g = lower

@@ -261,10 +261,10 @@ def bytes_per_model(
 ) -> tuple[int, int]:
     """Estimate the bytes one model of a batch needs: (training state, activations).
 
-    Training state is the float32 weights and momentum buffers, plus the gradients
-    that autograd keeps for the CNN (the MLP's step accumulates them into the
-    momentum buffers); activations cover one minibatch's forward and backward pass and one
-    evaluation chunk. This is an estimate that ignores allocator overhead.
+    Training state is the float32 weights, their momentum buffers and their
+    gradients (kept by autograd for the CNN, and in buffers of the MLP's compiled
+    CPU update); activations cover one minibatch's forward and backward pass and
+    one evaluation chunk. This is an estimate that ignores allocator overhead.
     """
     params = model.init_params([torch.Generator().manual_seed(0)])
     weights = sum(p.numel() for p in params)
@@ -278,5 +278,4 @@ def bytes_per_model(
             height, width = height // 2, width // 2
         per_example += 3 * model.num_classes
     activations = (batch_size + eval_chunk) * per_example
-    copies = 2 if isinstance(model, BatchedMLP) else 3
-    return 4 * copies * weights, 4 * activations
+    return 4 * 3 * weights, 4 * activations

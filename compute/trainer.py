@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from compute.config import TrialConfig
 from compute.fused_mlp import (
     fold_first_bias,
+    gradient_buffers,
     mlp_sgd_step,
     training_layout,
     unfold_first_bias,
@@ -107,6 +108,7 @@ def train_batch(
         params = training_layout(fold_first_bias(params))
         x_train = data.x_train_with_ones
     velocities = [None if p is None else torch.zeros_like(p) for p in params]
+    gradients = gradient_buffers(params) if fused else None
     m = subsets.shape[1]
     steps_per_epoch = math.ceil(m / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
@@ -124,7 +126,8 @@ def train_batch(
             inputs = gather_rows(x_train, batch_rows, out=input_buffer[: batch_rows.numel()])
             if fused:
                 mlp_sgd_step(
-                    params, velocities, inputs, data.y_train[batch_rows], config, learning_rate
+                    params, velocities, inputs, data.y_train[batch_rows], config, learning_rate,
+                    gradients=gradients,
                 )
                 continue
             logits = model.forward(params, inputs)
