@@ -15,6 +15,8 @@ from its gradient, in one pass instead of three.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
@@ -70,16 +72,22 @@ def training_layout(params: list[torch.Tensor]) -> list[torch.Tensor]:
     ]
 
 
-def _linear(a: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    """Return a @ weight + bias per model; a narrow output is a transposed view."""
+def _linear(
+    a: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+    out: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Return a @ weight + bias per model, as a transposed view for a narrow output.
+
+    `out`, used only for a wide output, is a contiguous tensor of the result's shape.
+    """
     if _is_narrow(weight):
         if bias is None:
             return torch.bmm(weight.transpose(1, 2), a.transpose(1, 2)).transpose(1, 2)
         out = torch.baddbmm(bias[:, :, None], weight.transpose(1, 2), a.transpose(1, 2))
         return out.transpose(1, 2)
     if bias is None:
-        return torch.bmm(a, weight)
-    return torch.baddbmm(bias[:, None, :], a, weight)
+        return torch.bmm(a, weight, out=out)
+    return torch.baddbmm(bias[:, None, :], a, weight, out=out)
 
 
 def _accumulate_gradient(
@@ -100,12 +108,12 @@ def _update_weight(
     g: torch.Tensor,
     config: TrialConfig,
     learning_rate: float,
-    gradient: torch.Tensor | None = None,
+    arrays: WeightArrays | None = None,
 ) -> None:
     """Apply Nesterov SGD with weight decay to `weight`, whose loss gradient is a^T g.
 
-    Given a `gradient` buffer (CPU only), the product writes a^T g there and one
-    compiled pass updates the weight and its velocity. Otherwise, with
+    Given `arrays` (CPU only), the product writes a^T g to their gradient buffer
+    and one compiled pass updates the weight and its velocity. Otherwise, with
     G = a^T g + d W (d the weight decay), torch.optim.SGD computes
         v' = mu v + G,    W' = W - lr (G + mu v') = W - lr (1 + mu) v' + lr mu v.
     Four in-place lines give the same without materializing G:
@@ -121,12 +129,12 @@ def _update_weight(
         # Plain SGD: W' = (1 - lr d) W - lr a^T g, all inside the product.
         _accumulate_gradient(weight, a, g, beta=1.0 - lr * decay, alpha=-lr)
         return
-    if gradient is not None:
+    if arrays is not None:
         from compute.cpu_kernels import nesterov_update
 
-        torch.bmm(a.transpose(1, 2), g, out=gradient)
+        torch.bmm(a.transpose(1, 2), g, out=arrays.gradient_tensor)
         nesterov_update(
-            weight.numpy(), velocity.numpy(), gradient.numpy(),
+            arrays.weight, arrays.velocity, arrays.gradient,
             np.float32(lr), np.float32(mu), np.float32(decay),
         )
         return
@@ -145,21 +153,67 @@ def _update_bias(
     sgd_step([bias], [gradient], [velocity], config, learning_rate)
 
 
-def gradient_buffers(params: list[torch.Tensor | None]) -> list[torch.Tensor | None] | None:
-    """Return the buffers that let `mlp_sgd_step` run its compiled CPU loops.
+@dataclass
+class WeightArrays:
+    """NumPy views of one weight matrix, its velocity and its gradient buffer."""
 
-    One buffer per weight matrix that the compiled update can take (contiguous),
-    None in other places. Returns None where the loops do not apply: off the CPU,
-    or for weights other than float32.
+    weight: np.ndarray
+    velocity: np.ndarray
+    gradient: np.ndarray
+    gradient_tensor: torch.Tensor
+
+
+@dataclass
+class CompiledLoops:
+    """Buffers and NumPy views that let `mlp_sgd_step` run its compiled CPU loops.
+
+    The views share memory with the training state, so the loops update it in
+    place. They are made once per batch, like one output buffer per hidden layer
+    that every step reuses.
+    """
+
+    # Per entry of params: the update's arrays for a contiguous weight matrix.
+    weights: list[WeightArrays | None]
+    # The output layer's weight, bias and their velocities, class axis first, or
+    # None where the output layer runs in PyTorch.
+    output: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None
+    # Per hidden layer: a flat buffer for its output, or None for a narrow one.
+    hidden: list[torch.Tensor | None]
+
+
+def compiled_loops(
+    params: list[torch.Tensor | None],
+    velocities: list[torch.Tensor | None],
+    rows: int,
+) -> CompiledLoops | None:
+    """Return the state that turns on the compiled CPU loops of `mlp_sgd_step`.
+
+    `rows` is the largest number of minibatch rows per model. Returns None where
+    the loops do not apply: off the CPU, or for weights other than float32.
     """
     first = params[0]
     if first.device.type != "cpu" or first.dtype != torch.float32:
         return None
-    return [
-        torch.empty_like(param)
-        if number % 2 == 0 and param is not None and param.is_contiguous() else None
-        for number, param in enumerate(params)
+    weights: list[WeightArrays | None] = []
+    for number, param in enumerate(params):
+        if number % 2 == 1 or param is None or not param.is_contiguous():
+            weights.append(None)
+            continue
+        gradient = torch.empty_like(param)
+        weights.append(WeightArrays(
+            param.numpy(), velocities[number].numpy(), gradient.numpy(), gradient
+        ))
+    output = None
+    if _compiled_output_layer(params):
+        output = (
+            params[-2].transpose(1, 2).numpy(), params[-1].numpy(),
+            velocities[-2].transpose(1, 2).numpy(), velocities[-1].numpy(),
+        )
+    hidden = [
+        None if _is_narrow(weight) else weight.new_empty(len(weight) * rows * weight.shape[2])
+        for weight in params[0:-2:2]
     ]
+    return CompiledLoops(weights, output, hidden)
 
 
 def _compiled_output_layer(params: list[torch.Tensor | None]) -> bool:
@@ -193,23 +247,29 @@ def mlp_sgd_step(
     labels: torch.Tensor,
     config: TrialConfig,
     learning_rate: float,
-    gradients: list[torch.Tensor | None] | None = None,
+    loops: CompiledLoops | None = None,
 ) -> None:
     """Update every model's [W1, b1, W2, b2, ...] in place on its own minibatch.
 
     `inputs` is (B, batch, D) and `labels` (B, batch); the loss of each model is
     its mean cross-entropy over its minibatch. `params` are in `training_layout`
     and `velocities` are zeros_like them at the start. A bias may be None when
-    its layer's weights carry it (see `fold_first_bias`). `gradients`, from
-    `gradient_buffers`, turns on the compiled CPU loops; without it, every
+    its layer's weights carry it (see `fold_first_bias`). `loops`, from
+    `compiled_loops`, turns on the compiled CPU loops. Without it, every
     operation stays in PyTorch, as on a GPU.
     """
     layer_count = len(params) // 2
     hidden_count = layer_count - 1
-    output_compiled = gradients is not None and _compiled_output_layer(params)
+    models, rows = labels.shape
+    output_compiled = loops is not None and loops.output is not None
     activations = [inputs]
     for number in range(hidden_count if output_compiled else layer_count):
-        z = _linear(activations[-1], params[2 * number], params[2 * number + 1])
+        weight = params[2 * number]
+        out = None
+        if loops is not None and number < hidden_count and loops.hidden[number] is not None:
+            size = models * rows * weight.shape[2]
+            out = loops.hidden[number][:size].view(models, rows, weight.shape[2])
+        z = _linear(activations[-1], weight, params[2 * number + 1], out)
         if number < hidden_count:
             z = z.contiguous()
             if not (output_compiled and number == hidden_count - 1):
@@ -223,14 +283,8 @@ def mlp_sgd_step(
         # layer, and leaves in z the gradient with respect to z itself.
         z = activations[-1]
         output_layer_step(
-            z.numpy(),
-            params[-2].transpose(1, 2).numpy(),
-            params[-1].numpy(),
-            velocities[-2].transpose(1, 2).numpy(),
-            velocities[-1].numpy(),
-            labels.contiguous().numpy(),
-            np.float32(learning_rate),
-            np.float32(config.momentum),
+            z.numpy(), *loops.output, labels.numpy(),
+            np.float32(learning_rate), np.float32(config.momentum),
             np.float32(config.weight_decay),
         )
         g, top = z, hidden_count - 1
@@ -250,6 +304,6 @@ def mlp_sgd_step(
             _update_bias(bias, velocities[2 * number + 1], g.sum(dim=1), config, learning_rate)
         _update_weight(
             weight, velocities[2 * number], a, g, config, learning_rate,
-            gradients[2 * number] if gradients is not None else None,
+            loops.weights[2 * number] if loops is not None else None,
         )
         g = lower

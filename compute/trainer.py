@@ -13,8 +13,8 @@ import torch.nn.functional as F
 
 from compute.config import TrialConfig
 from compute.fused_mlp import (
+    compiled_loops,
     fold_first_bias,
-    gradient_buffers,
     mlp_sgd_step,
     training_layout,
     unfold_first_bias,
@@ -108,8 +108,8 @@ def train_batch(
         params = training_layout(fold_first_bias(params))
         x_train = data.x_train_with_ones
     velocities = [None if p is None else torch.zeros_like(p) for p in params]
-    gradients = gradient_buffers(params) if fused else None
     m = subsets.shape[1]
+    loops = compiled_loops(params, velocities, min(m, config.batch_size)) if fused else None
     steps_per_epoch = math.ceil(m / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
 
@@ -127,7 +127,7 @@ def train_batch(
             if fused:
                 mlp_sgd_step(
                     params, velocities, inputs, data.y_train[batch_rows], config, learning_rate,
-                    gradients=gradients,
+                    loops,
                 )
                 continue
             logits = model.forward(params, inputs)

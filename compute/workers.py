@@ -15,7 +15,7 @@ import threading
 import time
 
 # Modules that the fork server imports once, so that each worker starts with them loaded.
-PRELOAD = ["compute.engine"]
+PRELOAD = ["compute.engine", "compute.cpu_kernels"]
 # Whether this process has started the fork server with SIGINT ignored.
 _server_started = False
 

@@ -7,8 +7,8 @@ import torch
 
 from compute.config import TrialConfig
 from compute.fused_mlp import (
+    compiled_loops,
     fold_first_bias,
-    gradient_buffers,
     mlp_sgd_step,
     training_layout,
 )
@@ -51,14 +51,14 @@ def test_compiled_steps_match_pytorch(widths, config):
     inputs, labels = batch(widths, models)
     compiled_params, compiled_velocities = fresh_state(widths, models)
     plain_params, plain_velocities = fresh_state(widths, models)
-    gradients = gradient_buffers(compiled_params)
-    assert gradients is not None
+    loops = compiled_loops(compiled_params, compiled_velocities, rows=32)
+    assert loops is not None
     # Few steps: over many, a ReLU that flips on a rounding difference would
     # make the two runs drift apart for reasons other than a wrong loop.
     for step in range(4):
         learning_rate = 0.1 * (1 - step / 4)
         mlp_sgd_step(
-            compiled_params, compiled_velocities, inputs, labels, config, learning_rate, gradients
+            compiled_params, compiled_velocities, inputs, labels, config, learning_rate, loops
         )
         mlp_sgd_step(plain_params, plain_velocities, inputs, labels, config, learning_rate)
 
@@ -86,9 +86,9 @@ def test_nan_stays_in_its_own_model():
     inputs[1, 3, 5] = float("nan")
     params, velocities = fresh_state(widths, models=2)
     plain_params, plain_velocities = fresh_state(widths, models=2)
-    gradients = gradient_buffers(params)
+    loops = compiled_loops(params, velocities, rows=32)
     for _ in range(2):
-        mlp_sgd_step(params, velocities, inputs, labels, config, 0.1, gradients)
+        mlp_sgd_step(params, velocities, inputs, labels, config, 0.1, loops)
         mlp_sgd_step(plain_params, plain_velocities, inputs, labels, config, 0.1)
 
     for param, plain in zip(params, plain_params):
@@ -100,5 +100,6 @@ def test_nan_stays_in_its_own_model():
 
 
 def test_no_buffers_off_cpu_float32():
-    params, _ = fresh_state((30, 16, 10), models=2)
-    assert gradient_buffers([p.double() if p is not None else None for p in params]) is None
+    params, velocities = fresh_state((30, 16, 10), models=2)
+    doubles = [p.double() if p is not None else None for p in params]
+    assert compiled_loops(doubles, velocities, rows=32) is None
