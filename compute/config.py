@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 
 
@@ -53,12 +54,17 @@ class TrialConfig:
             )
         if self.model not in ("mlp", "cnn"):
             raise ConfigError(f"model must be 'mlp' or 'cnn', found {self.model!r}")
-        if self.learning_rate <= 0:
-            raise ConfigError(f"learning_rate must be positive, found {self.learning_rate}")
+        # Written so that NaN fails each check, as it fails every comparison.
+        if not 0 < self.learning_rate < math.inf:
+            raise ConfigError(
+                f"learning_rate must be positive and finite, found {self.learning_rate}"
+            )
         if not 0 <= self.momentum < 1:
             raise ConfigError(f"momentum must lie in [0, 1), found {self.momentum}")
-        if self.weight_decay < 0:
-            raise ConfigError(f"weight_decay must be >= 0, found {self.weight_decay}")
+        if not 0 <= self.weight_decay < math.inf:
+            raise ConfigError(
+                f"weight_decay must be >= 0 and finite, found {self.weight_decay}"
+            )
         if self.weight_decay * self.learning_rate >= 1:
             raise ConfigError(
                 f"weight_decay times learning_rate must be below 1, found "

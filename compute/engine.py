@@ -206,9 +206,23 @@ class _Trainer:
 _worker: _Trainer | None = None
 
 
-def _start_worker(parent_pid: int, cpu_matmul: str, *args) -> None:
+def _log_settings() -> tuple[int, str | None, str | None]:
+    """Return this process's log level, and the format and date format of its output."""
+    root = logging.getLogger()
+    formatter = next((h.formatter for h in root.handlers if h.formatter is not None), None)
+    if formatter is None:
+        return root.getEffectiveLevel(), None, None
+    return root.getEffectiveLevel(), formatter._fmt, formatter.datefmt
+
+
+def _start_worker(
+    parent_pid: int, log_settings: tuple[int, str | None, str | None], cpu_matmul: str, *args
+) -> None:
     global _worker
     exit_with_parent(parent_pid)
+    # A worker forks from the fork server, which has no log set-up of the command.
+    level, log_format, date_format = log_settings
+    logging.basicConfig(level=level, format=log_format, datefmt=date_format)
     # One thread per process: see the module docstring for why.
     torch.set_num_threads(1)
     use_products_of(cpu_matmul)
@@ -266,7 +280,7 @@ def run_trials(
     done = sum(stop - start for number, start, stop in shards if number in finished)
     logger.info(
         "run %s: %d of %d trials already stored, %d shard(s) to train on %s with %d "
-        "worker(s), %d models per batch, float32 products by %s",
+        "worker(s), %d model(s) per batch, float32 products by %s",
         run.path, done, config.trials, len(pending), device, workers, per_batch,
         describe(cpu_matmul),
     )
@@ -349,8 +363,8 @@ def _train_in_pool(
         mp_context=context,
         initializer=_start_worker,
         initargs=(
-            os.getpid(), cpu_matmul, config, dataset, str(run.path), str(device), per_batch,
-            progress_queue,
+            os.getpid(), _log_settings(), cpu_matmul, config, dataset, str(run.path),
+            str(device), per_batch, progress_queue,
         ),
     ) as pool:
         # Each worker gets at most its share, so both cores stay busy to the end.

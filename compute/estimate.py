@@ -71,9 +71,10 @@ def _warn_if_near_chance(accuracy: float, test_labels: np.ndarray) -> None:
     # Less than a tenth of the way from the majority share to perfect accuracy.
     if accuracy < majority + 0.1 * (1.0 - majority):
         logger.warning(
-            "mean model test accuracy %.4f is close to %.4f, the share of the most common "
-            "test label: the models barely learned, so their memorization and influence "
-            "estimates are mostly noise; check --lr (too high diverges) and --epochs",
+            "mean model test accuracy %.4f is less than a tenth of the way from %.4f, the "
+            "share of the most common test label, to 1: the models barely learned, so their "
+            "memorization and influence estimates are mostly noise; check --lr (too high "
+            "diverges) and --epochs",
             accuracy, majority,
         )
 

@@ -124,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
         from compute.estimate import estimate
 
         config = config_from_args(args)
+        _warn_unused_widths(args)
         logger.info("loading dataset %s", config.dataset)
         dataset = load_dataset(config.dataset)
     logger.info(
@@ -153,6 +154,16 @@ def run(args: argparse.Namespace) -> int:
     if args.db is not None:
         load_into_database(args.out, args.db, replace=args.replace)
     return 0
+
+
+def _warn_unused_widths(args: argparse.Namespace) -> None:
+    """Log a warning when a width option is given for the model that does not use it."""
+    if args.model == "mlp" and args.channels != DEFAULTS.channels:
+        logger.warning("--channels is ignored: it sets the CNN's convolutions, and "
+                       "--model mlp takes its widths from --hidden")
+    if args.model == "cnn" and args.hidden != DEFAULTS.hidden:
+        logger.warning("--hidden is ignored: it sets the MLP's widths, and --model cnn "
+                       "takes its widths from --channels")
 
 
 def config_from_args(args: argparse.Namespace) -> TrialConfig:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -23,7 +24,8 @@ TINY = ["--dataset", "digits", "--hidden", "32", "--trials", "8", "--epochs", "1
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        (["--lr", "-0.1"], "--lr must be positive, found -0.1"),
+        (["--lr", "-0.1"], "--lr must be positive and finite, found -0.1"),
+        (["--weight-decay", "nan"], "--weight-decay must be >= 0 and finite, found nan"),
         (["--lr", "3000"], "--weight-decay times --lr must be below 1, found 0.0005 x 3000.0"),
         (["--momentum", "1"], "--momentum must lie in [0, 1), found 1.0"),
         (["--subset-ratio", "0"], "--subset-ratio must lie strictly between 0 and 1, found 0.0"),
@@ -43,6 +45,28 @@ def test_bad_option_named_by_flag(tmp_path, options, message):
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_worker_warnings_keep_log_format(tmp_path):
+    """Warnings from worker processes carry the time, level and logger, like the command's."""
+    options = [
+        "--dataset", "digits", "--hidden", "32", "--trials", "8", "--epochs", "1",
+        "--shard-size", "4", "--workers", "2", "--lr", "1e12", "--weight-decay", "0",
+    ]
+    result = run_longtail("estimate", *options, "--out", str(tmp_path / "run"), check=False)
+
+    assert result.returncode == 2
+    assert "diverged (non-finite weights) in 3 draws" in result.stderr
+    retries = [line for line in result.stderr.splitlines() if "retrying with draw" in line]
+    assert retries
+    for line in retries:
+        assert re.match(r"\d\d:\d\d:\d\d WARNING compute\.engine: trial \d+ diverged", line), line
+
+
+def test_channels_with_mlp_warns(tmp_path):
+    result = run_longtail("estimate", *TINY, "--channels", "4,8", "--out", str(tmp_path / "run"))
+
+    assert "--channels is ignored: it sets the CNN's convolutions" in result.stderr
 
 
 def test_out_that_is_a_file_rejected(tmp_path):
