@@ -27,7 +27,20 @@ from numba import njit
 FAST_MATH = {"reassoc", "contract", "nsz", "arcp"}
 
 
-@njit(cache=True, fastmath=FAST_MATH, nogil=True)
+def _compiled(function):
+    """Return `function` compiled by Numba, with its machine code cached on disk if possible.
+
+    Numba caches beside the module or in the user's cache folder. Where neither
+    is writable (a read-only install and no home folder), it raises RuntimeError,
+    and the loop is compiled anew in each process instead.
+    """
+    try:
+        return njit(cache=True, fastmath=FAST_MATH, nogil=True)(function)
+    except RuntimeError:
+        return njit(cache=False, fastmath=FAST_MATH, nogil=True)(function)
+
+
+@_compiled
 def output_layer_step(z, weight, bias, weight_velocity, bias_velocity, labels, lr, mu, decay):
     """Train the output layer of B models on one minibatch, all arrays in place.
 
@@ -96,7 +109,7 @@ def output_layer_step(z, weight, bias, weight_velocity, bias_velocity, labels, l
             bias[m, c] -= lr * (full + mu * bias_velocity[m, c])
 
 
-@njit(cache=True, fastmath=FAST_MATH, nogil=True)
+@_compiled
 def nesterov_update(weight, velocity, gradient, lr, mu, decay):
     """Apply one step of SGD with Nesterov momentum and weight decay, in place.
 
