@@ -207,7 +207,11 @@ _worker: _Trainer | None = None
 
 
 def _log_settings() -> tuple[int, str | None, str | None]:
-    """Return this process's log level, and the format and date format of its output."""
+    """Return this process's log level, and the format and date format of its output.
+
+    Strings, not the formatter itself: a formatter may refer to a stream, which
+    cannot be pickled for the workers (pytest's formatter does).
+    """
     root = logging.getLogger()
     formatter = next((h.formatter for h in root.handlers if h.formatter is not None), None)
     if formatter is None:
@@ -220,7 +224,7 @@ def _start_worker(
 ) -> None:
     global _worker
     exit_with_parent(parent_pid)
-    # A worker forks from the fork server, which has no log set-up of the command.
+    # Workers fork from the fork server, which never ran the command's logging set-up.
     level, log_format, date_format = log_settings
     logging.basicConfig(level=level, format=log_format, datefmt=date_format)
     # One thread per process: see the module docstring for why.

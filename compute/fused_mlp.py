@@ -23,10 +23,10 @@ import torch
 from compute.config import TrialConfig
 from compute.sgd import sgd_step
 
-# TODO: on digits (64-256-10) the engine reaches about half of the peak. In a
-# batch of 5 models on one core of a Zen 2 EPYC (101 ms of training), the first
-# layer's products take about 52 ms, near the core's peak, and the compiled output
-# layer about 32 ms, where products at the peak would need 12 ms for its work.
+# TODO: on digits (64-256-10) the engine reaches about half of the peak. A batch
+# of 5 models trains in 101 ms on one core of a Zen 2 EPYC. The first layer's
+# products take about 52 ms of it, near the core's peak. The compiled output layer
+# takes about 32 ms, where products at the peak would do its work in 12 ms.
 
 # Layers whose output is narrower than this run their products transposed, because
 # MKL's batched product is slow when the output has few columns.

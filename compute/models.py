@@ -262,9 +262,9 @@ def bytes_per_model(
     """Estimate the bytes one model of a batch needs: (training state, activations).
 
     Training state is the float32 weights, their momentum buffers and their
-    gradients (kept by autograd for the CNN, and in buffers of the MLP's compiled
-    CPU update); activations cover one minibatch's forward and backward pass and
-    one evaluation chunk. This is an estimate that ignores allocator overhead.
+    gradients, which autograd keeps for the CNN and the MLP's compiled CPU update
+    keeps in buffers. Activations cover one minibatch's forward and backward pass
+    and one evaluation chunk. This is an estimate that ignores allocator overhead.
     """
     params = model.init_params([torch.Generator().manual_seed(0)])
     weights = sum(p.numel() for p in params)

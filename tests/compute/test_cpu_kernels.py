@@ -65,6 +65,7 @@ def test_compiled_steps_match_pytorch(widths, config):
     initial, _ = fresh_state(widths, models)
     for number, (before, after) in enumerate(zip(initial, plain_params)):
         assert before is None or not torch.equal(before, after), f"param {number} never changed"
+
     pairs = list(zip(compiled_params, plain_params))
     if config.momentum > 0:  # without momentum, PyTorch's path leaves velocities unused
         pairs += zip(compiled_velocities, plain_velocities)
@@ -99,7 +100,7 @@ def test_nan_stays_in_its_own_model():
         assert torch.allclose(param[0], plain[0], atol=1e-5)
 
 
-def test_no_buffers_off_cpu_float32():
+def test_no_loops_for_float64():
     params, velocities = fresh_state((30, 16, 10), models=2)
     doubles = [p.double() if p is not None else None for p in params]
     assert compiled_loops(doubles, velocities, rows=32) is None
