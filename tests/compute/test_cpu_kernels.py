@@ -35,23 +35,26 @@ def batch(widths: tuple[int, ...], models: int, rows: int = 32):
 
 
 @pytest.mark.parametrize(
-    "widths, config",
+    "widths, config, rows",
     [
         # Weight decay large enough that a wrong decay term would show.
-        ((30, 256, 10), TrialConfig(dataset="digits", weight_decay=0.01)),
-        ((30, 64, 32, 10), TrialConfig(dataset="digits", weight_decay=0.01)),
-        ((30, 48, 7), TrialConfig(dataset="digits", momentum=0.0, weight_decay=0.01)),
+        ((30, 256, 10), TrialConfig(dataset="digits", weight_decay=0.01), 32),
+        ((30, 64, 32, 10), TrialConfig(dataset="digits", weight_decay=0.01), 32),
+        ((30, 48, 7), TrialConfig(dataset="digits", momentum=0.0, weight_decay=0.01), 32),
         # 100 classes: the output layer is wide, so only the update runs compiled.
-        ((30, 80, 100), TrialConfig(dataset="digits", momentum=0.5, weight_decay=0.01)),
+        ((30, 80, 100), TrialConfig(dataset="digits", momentum=0.5, weight_decay=0.01), 32),
+        # Rows and classes that do not fill the output loops' blocks of four.
+        ((30, 256, 10), TrialConfig(dataset="digits", weight_decay=0.01), 31),
+        ((30, 40, 3), TrialConfig(dataset="digits", weight_decay=0.01), 30),
     ],
-    ids=["one-hidden", "narrow-hidden", "no-momentum", "wide-output"],
+    ids=["one-hidden", "narrow-hidden", "no-momentum", "wide-output", "odd-rows", "three-classes"],
 )
-def test_compiled_steps_match_pytorch(widths, config):
+def test_compiled_steps_match_pytorch(widths, config, rows):
     models = 3
-    inputs, labels = batch(widths, models)
+    inputs, labels = batch(widths, models, rows)
     compiled_params, compiled_velocities = fresh_state(widths, models)
     plain_params, plain_velocities = fresh_state(widths, models)
-    loops = compiled_loops(compiled_params, compiled_velocities, rows=32)
+    loops = compiled_loops(compiled_params, compiled_velocities, rows=rows)
     assert loops is not None
     # Few steps: over many, a ReLU that flips on a rounding difference would
     # make the two runs drift apart for reasons other than a wrong loop.
