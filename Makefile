@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m backend.demo
+	$(BIN)/python -m backend.launcher backend.demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

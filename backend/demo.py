@@ -55,13 +55,18 @@ def main() -> int:
         print(f"run {RUN_DIR} is complete; skipping the estimate")
     else:
         # In a child process, so that torch and the trial workers' fork server
-        # leave memory before the explorer starts.
-        command = [sys.executable, "-m", "backend.cli", "estimate", *ESTIMATE_ARGS,
-                   "--out", str(RUN_DIR)]
+        # leave memory before the explorer starts. The launcher defers a Ctrl-C
+        # until the child's imports are done, as the `longtail` command does.
+        command = [sys.executable, "-m", "backend.launcher", "backend.cli", "estimate",
+                   *ESTIMATE_ARGS, "--out", str(RUN_DIR)]
         try:
             status = subprocess.run(command, check=False).returncode
         except KeyboardInterrupt:
-            status = 130  # the child got the same Ctrl-C and printed how to resume
+            # The child got the same Ctrl-C. Within its first hundredths of a
+            # second it may stop before it can print anything.
+            status = 130
+        if status == 130:
+            print("make demo: interrupted; run it again to resume the estimate", file=sys.stderr)
         if status:
             return status
 

@@ -164,10 +164,19 @@ def test_interrupt_as_workers_start_prints_no_traceback(tmp_path):
     assert "Traceback" not in stderr
 
 
-def test_interrupt_while_cli_loads_prints_no_traceback(tmp_path):
+@pytest.mark.parametrize(
+    "launcher",
+    [
+        [str(Path(sys.executable).parent / "longtail")],
+        # The form in which `make demo` starts its estimate.
+        [sys.executable, "-m", "backend.launcher", "backend.cli"],
+    ],
+    ids=["longtail", "python-m-launcher"],
+)
+def test_interrupt_while_cli_loads_prints_no_traceback(tmp_path, launcher):
     """Ctrl-C while the `longtail` command imports its modules stops it cleanly."""
     command = [
-        str(Path(sys.executable).parent / "longtail"), "estimate", "--dataset", "digits",
+        *launcher, "estimate", "--dataset", "digits",
         "--trials", "64", "--epochs", "5", "--out", str(tmp_path / "run"),
     ]
     process = subprocess.Popen(
