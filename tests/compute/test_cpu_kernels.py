@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -107,3 +112,45 @@ def test_no_loops_for_float64():
     params, velocities = fresh_state((30, 16, 10), models=2)
     doubles = [p.double() if p is not None else None for p in params]
     assert compiled_loops(doubles, velocities, rows=32) is None
+
+
+# One output-layer step at 112 and at 31 rows, where freshly compiled and cached
+# machine code once rounded differently, as a digest of every array it changes.
+STEP_DIGEST = """
+import hashlib
+import numpy as np
+from compute.cpu_kernels import output_layer_step
+
+digest = hashlib.sha256()
+rng = np.random.default_rng(0)
+for rows in (112, 31):
+    z = rng.standard_normal((2, rows, 256)).astype(np.float32)
+    weight = (rng.standard_normal((2, 10, 256)) * 0.05).astype(np.float32)
+    bias = (rng.standard_normal((2, 10)) * 0.1).astype(np.float32)
+    velocities = np.full_like(weight, 0.01), np.full_like(bias, 0.01)
+    labels = rng.integers(0, 10, (2, rows))
+    scalars = np.float32(0.1), np.float32(0.9), np.float32(5e-4)
+    output_layer_step(z, weight, bias, *velocities, labels, *scalars)
+    for array in (z, weight, bias, *velocities):
+        digest.update(array.tobytes())
+print(digest.hexdigest())
+"""
+
+
+def test_cached_loops_round_as_fresh_ones(tmp_path):
+    """The first run after installing, which compiles the loops, equals later runs bit for bit."""
+    cache = tmp_path / "numba-cache"
+    environment = {**os.environ, "NUMBA_CACHE_DIR": str(cache)}
+    repository = Path(__file__).resolve().parents[2]
+
+    def digest() -> str:
+        result = subprocess.run(
+            [sys.executable, "-c", STEP_DIGEST], cwd=repository, env=environment,
+            capture_output=True, text=True, check=True,
+        )
+        return result.stdout.strip()
+
+    fresh = digest()
+    assert any(cache.rglob("*.nbc")), "Numba wrote no machine code to its cache"
+    cached = digest()
+    assert fresh == cached
