@@ -38,6 +38,13 @@ class Dataset:
                     f"{key} must be uint8 with shape (N, H, W, C), "
                     f"found {array.dtype} with shape {array.shape}"
                 )
+            if len(array) == 0:
+                # Trials hold out part of the training split and score every
+                # test example, so neither split may be empty.
+                raise DatasetError(
+                    f"{key} contains no images (shape {array.shape}); "
+                    "give both splits at least one example"
+                )
         if self.x_train.shape[1:] != self.x_test.shape[1:]:
             raise DatasetError(
                 f"train and test images differ in shape: {self.x_train.shape[1:]} "

@@ -88,7 +88,7 @@ def to_uint8(where: str, key: str, array: np.ndarray) -> np.ndarray:
         # Exact integer rounding of v * 255 / 65535, without a float copy.
         return ((array.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
     if np.issubdtype(array.dtype, np.floating):
-        finite = np.isfinite(array.reshape(len(array), -1)).all(axis=1)
+        finite = np.isfinite(array).all(axis=tuple(range(1, array.ndim)))
         if not finite.all():
             bad = int(np.flatnonzero(~finite)[0])
             raise DatasetError(
@@ -143,6 +143,13 @@ def load_npz(path: str | Path, layout: str | None = None) -> Dataset:
     layout = check_layout(layout)
     if not path.is_file():
         raise DatasetError(f"npz dataset {path} not found; pass an existing file as npz:PATH")
+    if not zipfile.is_zipfile(path):
+        # np.load would read a .npy file as one array, and for other files it
+        # reports pickled data, which misleads.
+        raise DatasetError(
+            f"{path} is not an .npz archive (not a zip file); save the splits with "
+            "np.savez(path, x_train=..., y_train=..., x_test=..., y_test=...)"
+        )
     try:
         archive = np.load(path, allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile) as error:

@@ -110,6 +110,12 @@ def open_archive(path: str | Path) -> EstimatesArchive:
     path = Path(path)
     if not path.is_file():
         raise ImportFileError(f"estimates file {path} not found")
+    if not zipfile.is_zipfile(path):
+        # np.load would read a .npy file as one array.
+        raise ImportFileError(
+            f"{path} is not an .npz archive (not a zip file); save it with np.savez and "
+            "numeric or fixed-width string arrays"
+        )
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}

@@ -80,10 +80,18 @@ def test_npz_float_images_scaled(tmp_path):
         ),
         ({"x_test": np.zeros((3, 5, 5), np.uint8)}, r"'x_train' images have shape \(4, 4, 1\) but 'x_test' images have \(5, 5, 1\)"),
         ({"x_train": np.zeros((6, 4, 4), np.int32)}, r"'x_train' has dtype int32"),
+        (
+            {"x_test": np.zeros((0, 4, 4), np.uint8), "y_test": np.zeros(0, np.int64)},
+            r"x_test contains no images \(shape \(0, 4, 4, 1\)\)",
+        ),
+        (
+            {"x_test": np.zeros((0, 4, 4), np.float32), "y_test": np.zeros(0, np.int64)},
+            r"x_test contains no images",
+        ),
     ],
     ids=[
         "missing-key", "flat-images", "length-mismatch", "nan", "fractional-label",
-        "size-mismatch", "int32-pixels",
+        "size-mismatch", "int32-pixels", "empty-test-split", "empty-float-test-split",
     ],
 )
 def test_npz_invalid_names_key(tmp_path, arrays, message):
@@ -94,5 +102,13 @@ def test_npz_invalid_names_key(tmp_path, arrays, message):
 def test_npz_not_an_archive(tmp_path):
     path = tmp_path / "broken.npz"
     path.write_bytes(b"not a zip")
-    with pytest.raises(DatasetError, match="is not a readable .npz archive"):
+    with pytest.raises(DatasetError, match=r"is not an .npz archive \(not a zip file\)"):
+        load_dataset(f"npz:{path}")
+
+
+def test_npy_file_named_npz_rejected(tmp_path):
+    path = tmp_path / "single.npz"
+    with open(path, "wb") as file:
+        np.save(file, np.zeros(3))
+    with pytest.raises(DatasetError, match=r"is not an .npz archive \(not a zip file\)"):
         load_dataset(f"npz:{path}")

@@ -315,3 +315,11 @@ def test_existing_out_rejected(tmp_path, small_dataset):
         f"{tmp_path / 'run'} already exists and is not an empty folder; pass a new --out "
         "directory for the imported run"
     )
+
+
+def test_npy_file_rejected(tmp_path, small_dataset):
+    path = tmp_path / "scores.npz"
+    with open(path, "wb") as file:
+        np.save(file, np.full(10, 0.5))
+    with pytest.raises(ImportFileError, match=r"is not an .npz archive \(not a zip file\)"):
+        import_run(path, small_dataset, tmp_path / "run")
