@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import Depends, Path, Query
+from pydantic import BeforeValidator, Field
 
 from backend.queries.pairs import DEFAULT_INFL_THRESHOLD, DEFAULT_MEM_THRESHOLD
 from backend.schemas import SelectionThresholds
@@ -39,8 +40,22 @@ Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip fi
 Order = Annotated[Literal["desc", "asc"], Query(
     description="desc: highest mem first; asc: lowest mem first."
 )]
-MemMin = Annotated[float | None, Query(ge=-1.0, le=1.0, description="Lowest mem shown.")]
-MemMax = Annotated[float | None, Query(ge=-1.0, le=1.0, description="Highest mem shown.")]
+
+
+def _empty_as_none(value):
+    """Return None for an empty form field, which a browser sends as `mem_min=`."""
+    return None if value == "" else value
+
+
+# An empty bound means no bound, so the gallery's form works with either field blank.
+# The range applies to the number alone, because None has no order.
+MemBound = Annotated[float, Field(ge=-1.0, le=1.0)]
+MemMin = Annotated[MemBound | None, BeforeValidator(_empty_as_none), Query(
+    description="Lowest mem shown, in [-1, 1]; empty or absent for none."
+)]
+MemMax = Annotated[MemBound | None, BeforeValidator(_empty_as_none), Query(
+    description="Highest mem shown, in [-1, 1]; empty or absent for none."
+)]
 Page = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page number, from 1.")]
 PerPage = Annotated[int, Query(ge=1, le=MAX_PER_PAGE, description="Examples per page.")]
 Scale = Annotated[int | None, Query(

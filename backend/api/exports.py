@@ -12,9 +12,8 @@ from sqlalchemy import select
 
 from backend.deps import RunDep, SessionDep
 from backend.params import LabelPath, MemMax, MemMin, Order, SelectionDep
-from backend.queries.examples import check_label
 from backend.queries.gallery import gallery_filters, read_gallery
-from backend.queries.pairs import selection_filters
+from backend.queries.pairs import check_selection, selection_filters
 from backend.store.models import Example, Influence
 
 router = APIRouter(prefix="/api/runs/{run}", tags=["exports"])
@@ -78,8 +77,7 @@ def export_gallery(
             responses={200: {"content": {"text/csv": {}}}})
 def export_pairs(session: SessionDep, run: RunDep, selection: SelectionDep) -> StreamingResponse:
     """Export every pair of a selection as CSV, highest influence first."""
-    if selection.label is not None:
-        check_label(run, selection.label, status=422)
+    check_selection(run, selection)
     rows = session.execute(
         select(*(getattr(Influence, column) for column in PAIR_COLUMNS))
         .where(*selection_filters(run, selection))

@@ -6,8 +6,7 @@ from fastapi import APIRouter
 
 from backend.deps import RunDep, SessionDep
 from backend.params import Limit, Offset, SelectionDep, TestIndex, TrainIndex
-from backend.queries.examples import check_label
-from backend.queries.pairs import read_pair, read_pairs
+from backend.queries.pairs import check_selection, read_pair, read_pairs
 from backend.schemas import PairDetailPublic, PairsPublic
 
 router = APIRouter(prefix="/api/runs/{run}/pairs", tags=["pairs"])
@@ -18,8 +17,7 @@ def list_pairs(
     session: SessionDep, run: RunDep, selection: SelectionDep, limit: Limit = 50, offset: Offset = 0
 ) -> PairsPublic:
     """Select the pairs above both thresholds: summary, influence histogram, one page of pairs."""
-    if selection.label is not None:
-        check_label(run, selection.label, status=422)
+    check_selection(run, selection)
     return read_pairs(session, run, selection, limit, offset)
 
 

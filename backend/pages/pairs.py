@@ -8,8 +8,7 @@ from backend import urls
 from backend.deps import RunDep, SessionDep
 from backend.pages.rendering import render
 from backend.params import Limit, Offset, SelectionDep, TestIndex, TrainIndex
-from backend.queries.examples import check_label
-from backend.queries.pairs import read_pair, read_pairs
+from backend.queries.pairs import check_selection, read_pair, read_pairs
 
 router = APIRouter(include_in_schema=False)
 
@@ -23,8 +22,7 @@ def pairs_page(
     limit: Limit = 48,
     offset: Offset = 0,
 ):
-    if selection.label is not None:
-        check_label(run, selection.label, status=422)
+    check_selection(run, selection)
     pairs = read_pairs(session, run, selection, limit, offset)
     return render(
         request, "pairs.html", pairs,

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend import urls
-from backend.errors import not_found
-from backend.queries.examples import check_index, read_example
+from backend.errors import ApiError, not_found
+from backend.queries.examples import check_index, check_label, read_example
 from backend.queries.influence_cache import run_influences
 from backend.schemas import (
     HistogramPublic,
@@ -32,6 +32,29 @@ DEFAULT_SELECTION = SelectionThresholds(
     mem_threshold=DEFAULT_MEM_THRESHOLD, infl_threshold=DEFAULT_INFL_THRESHOLD
 )
 HISTOGRAM_BINS = 20
+
+
+def check_selection(run: Run, selection: SelectionThresholds) -> None:
+    """Raise a 422 ApiError for a selection that the run's stored influences cannot serve.
+
+    A run keeps only the influences at or above its floor (and each example's
+    largest ones), so a lower threshold would count too few pairs.
+    NOTE: a run loaded with a floor above the default infl_threshold (0.15)
+    rejects the pairs page's default view, and the run page's summary of that
+    view counts too few pairs.
+    """
+    if selection.label is not None:
+        check_label(run, selection.label, status=422)
+    floor = run.influence_floor
+    if selection.infl_threshold < floor:
+        raise ApiError(
+            422,
+            f"infl_threshold {selection.infl_threshold} is below {floor}, the lowest "
+            f"influence stored for run {run.name!r}, so pairs below {floor} would be "
+            f"missing; use infl_threshold >= {floor}, or load the run again with a lower "
+            "--influence-floor",
+            {"infl_threshold": selection.infl_threshold, "influence_floor": floor},
+        )
 
 
 def selection_filters(run: Run, selection: SelectionThresholds) -> list:

@@ -111,6 +111,22 @@ def test_gallery_range_filter_and_pages(client, run_name, estimates):
     assert {e["index"] for e in first["examples"]}.isdisjoint(e["index"] for e in second["examples"])
 
 
+def test_gallery_empty_bounds_mean_none(client, run_name, estimates):
+    """The gallery form sends a blank field as `mem_max=`, which means no bound."""
+    in_class = estimates["mem"][estimates["train_labels"] == 3]
+    base = f"/runs/{run_name}/classes/3"
+
+    both_blank = client.get(f"/api{base}/examples?order=desc&mem_min=&mem_max=&per_page=60")
+    one_blank = client.get(f"/api{base}/examples?mem_min=0.3&mem_max=")
+    page = client.get(f"{base}?order=desc&mem_min=&mem_max=&per_page=60")
+
+    assert both_blank.status_code == 200, both_blank.text
+    assert both_blank.json()["total"] == int((~np.isnan(in_class)).sum())
+    assert one_blank.status_code == 200, one_blank.text
+    assert one_blank.json()["total"] == int((in_class >= 0.3).sum())
+    assert page.status_code == 200
+
+
 def test_example_pages_render(client, run_name):
     for path in (f"/runs/{run_name}/train/0", f"/runs/{run_name}/test/0",
                  f"/runs/{run_name}/classes/0?order=asc&mem_min=0&page=2&per_page=5"):

@@ -73,3 +73,16 @@ def test_pair_permalink_opens(page, run_name):
     assert images.count() == 2
     for index in range(2):
         assert images.nth(index).evaluate("image => image.complete && image.naturalWidth > 0")
+
+
+def test_influence_slider_stops_at_stored_floor(page, run_name):
+    """The run stores no influence below its floor (0.02), so the slider goes no lower."""
+    page.goto(f"/runs/{run_name}/pairs")
+    expect(page.locator("body[data-ready=true]")).to_be_attached()
+
+    with page.expect_response(lambda response: "/api/runs/" in response.url):
+        set_slider(page, "#infl-threshold", -0.5)
+
+    assert parse_qs(urlparse(page.url).query)["infl_threshold"] == ["0.02"]
+    expect(page.locator("#pairs-error")).to_be_hidden()
+    assert page.locator("#pairs-list .pair").count() > 0
