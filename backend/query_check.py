@@ -1,4 +1,4 @@
-"""Reject query parameters that a route does not take.
+"""Reject query parameters that a route does not take, or that a link repeats.
 
 FastAPI (0.165) ignores them, so a link with a misspelt parameter (`mem_treshold=0.5`)
 would show the default view without a word, and the link would not reproduce
@@ -16,7 +16,7 @@ _known_by_route: dict[int, frozenset[str]] = {}
 
 
 def reject_unknown_query_parameters(request: Request) -> None:
-    """Raise a 422 ApiError naming every query parameter the route does not declare."""
+    """Raise a 422 ApiError naming query parameters the route does not declare, or repeated ones."""
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)
     if dependant is None:
@@ -27,11 +27,24 @@ def reject_unknown_query_parameters(request: Request) -> None:
         _known_by_route[id(route)] = known
     unknown = sorted(set(request.query_params) - known)
     if unknown:
-        accepted = ", ".join(sorted(known)) or "none"
+        accepted = (
+            f"this page takes: {', '.join(sorted(known))}" if known
+            else "this page takes no query parameters"
+        )
         raise ApiError(
             422,
-            f"unknown query parameter(s) {', '.join(unknown)}; this page takes: {accepted}",
+            f"unknown query parameter(s) {', '.join(unknown)}; {accepted}",
             {"unknown": unknown, "accepted": sorted(known)},
+        )
+    # Every parameter takes one value. FastAPI would keep the last of several, and
+    # the link would name two views while showing one.
+    names = [name for name, _ in request.query_params.multi_items()]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ApiError(
+            422,
+            f"query parameter(s) {', '.join(repeated)} given more than once; give each once",
+            {"repeated": repeated},
         )
 
 

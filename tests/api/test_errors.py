@@ -47,7 +47,10 @@ BAD_REQUESTS = [
     ("/api/no-such-endpoint", 404, ["/api/no-such-endpoint", "/docs"]),
     (f"/api/runs/{RUN}/pairs?mem_treshold=0.5", 422,
      ["unknown query parameter(s) mem_treshold", "infl_threshold, label, limit, mem_threshold"]),
-    (f"/api/runs/{RUN}?verbose=1&x=2", 422, ["unknown query parameter(s) verbose, x", "takes: none"]),
+    (f"/api/runs/{RUN}?verbose=1&x=2", 422,
+     ["unknown query parameter(s) verbose, x", "takes no query parameters"]),
+    (f"/api/runs/{RUN}/pairs?mem_threshold=0.3&mem_threshold=0.5", 422,
+     ["query parameter(s) mem_threshold given more than once"]),
 ]
 
 
