@@ -58,10 +58,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"longtail {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"longtail {args.command}: interrupted; rerun the same command to resume",
+        hint = RESUME_HINTS.get(args.command)
+        print(f"longtail {args.command}: interrupted" + (f"; {hint}" if hint else ""),
               file=sys.stderr)
-        return 130
+        # The shell's convention: 128 plus the signal's number, 130 for Ctrl-C.
+        return 128 + _received_signal
+
+
+# Advice printed after an interrupt, for the commands that have one.
+RESUME_HINTS = {
+    "estimate": "rerun the same command to resume",
+    "load": "the load is one transaction, so nothing was stored; rerun the same command",
+}
+
+# The signal that stopped the command: SIGINT unless SIGTERM arrived.
+_received_signal = signal.SIGINT
 
 
 def _raise_interrupt(signum, frame) -> None:
+    global _received_signal
+    _received_signal = signum
     raise KeyboardInterrupt

@@ -91,8 +91,8 @@ def test_workers_exit_when_command_killed(tmp_path, signal_number):
 
     assert wait_until_gone(tree) == set(), "worker processes outlived the killed command"
     if signal_number == signal.SIGTERM:
-        # SIGTERM stops the command the way Ctrl-C does.
-        assert process.returncode == 130, stderr
+        # SIGTERM stops the command the way Ctrl-C does, with the shell's status for it.
+        assert process.returncode == 143, stderr
         assert "interrupted; rerun the same command to resume" in stderr
 
 
