@@ -138,11 +138,21 @@ def delete_run(connection: Connection, run_id: int) -> None:
 
 
 def check_run_name(name: str) -> str:
-    """Return the run name if it is 1 to 200 characters with no surrounding spaces."""
+    """Return the run name if the explorer can address it in a URL path segment.
+
+    That is 1 to 200 characters, no surrounding spaces, no slash, backslash or
+    control character, and neither "." nor "..", which browsers resolve away.
+    """
     if not name or name != name.strip() or len(name) > 200:
         raise LoadError(
             f"invalid run name {name!r}: expected 1 to 200 characters without leading or "
             "trailing spaces; pass another --name"
+        )
+    if name in (".", "..") or any(char in "/\\" or not char.isprintable() for char in name):
+        raise LoadError(
+            f"invalid run name {name!r}: the explorer puts run names in its links, so a "
+            "name must not be '.' or '..' nor contain a slash, a backslash or a control "
+            "character; pass another --name"
         )
     return name
 

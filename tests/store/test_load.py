@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.store.database import open_database
-from backend.store.load import RunExistsError, load_run
+from backend.store.load import LoadError, RunExistsError, load_run
 from backend.store.models import Example, Influence, Run, RunClass
 from compute.rundir import RunDir
 from tests.store.db_state import database_state
@@ -137,3 +137,15 @@ def test_load_under_second_name(loaded_digits, digits_run, database_url):
     state = database_state(database_url)
     assert state["runs"] == ["digits", "digits again"]
     assert state["influences"][second.run_id] == first.influences
+
+
+@pytest.mark.parametrize("name", ["bad/name", "back\\slash", "..", "tab\there"])
+def test_load_rejects_unaddressable_name(digits_run, database_url, name):
+    engine = open_database(database_url)
+    try:
+        with pytest.raises(LoadError, match="invalid run name"):
+            load_run(engine, digits_run, name=name)
+        with engine.connect() as connection:
+            assert connection.scalar(select(Run.id).where(Run.name == name)) is None
+    finally:
+        engine.dispose()
