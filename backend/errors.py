@@ -91,7 +91,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def handle_http_error(request: Request, error: StarletteHTTPException):
         message = str(error.detail)
         if error.status_code == 404 and message == "Not Found":
-            message = f"no page or endpoint at {request.url.path}; see /docs for the API"
+            message = f"no page or endpoint at {request.url.path}; see /openapi.json for the API's endpoints"
         elif error.status_code == 405:
             message = f"method {request.method} is not allowed on {request.url.path}"
         return _respond(request, error.status_code, message)

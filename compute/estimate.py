@@ -68,6 +68,13 @@ def _warn_if_near_chance(accuracy: float, test_labels: np.ndarray) -> None:
     if len(test_labels) == 0:
         return
     majority = np.bincount(test_labels).max() / len(test_labels)
+    if majority == 1.0:
+        logger.warning(
+            "all %d test examples have label %d, so the test accuracy cannot tell whether "
+            "the models learned; give the test split examples of several classes",
+            len(test_labels), test_labels[0],
+        )
+        return
     # Less than a tenth of the way from the majority share to perfect accuracy.
     if accuracy < majority + 0.1 * (1.0 - majority):
         logger.warning(

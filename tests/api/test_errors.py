@@ -44,7 +44,7 @@ BAD_REQUESTS = [
     (f"/api/runs/{RUN}/train/999999/image.png", 404, ["no train example 999999"]),
     (f"/api/runs/{RUN}/valid/0/image.png", 422, ["split", "'valid'"]),
     (f"/api/runs/{RUN}/train/0/image.png?scale=0", 422, ["scale"]),
-    ("/api/no-such-endpoint", 404, ["/api/no-such-endpoint", "/docs"]),
+    ("/api/no-such-endpoint", 404, ["/api/no-such-endpoint", "/openapi.json"]),
     (f"/api/runs/{RUN}/pairs?mem_treshold=0.5", 422,
      ["unknown query parameter(s) mem_treshold", "infl_threshold, label, limit, mem_threshold"]),
     (f"/api/runs/{RUN}?verbose=1&x=2", 422,

@@ -9,12 +9,13 @@ import stat
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from backend.cli.progress import ProgressLog
 from compute.config import TrialConfig
 from compute.engine import Execution
-from compute.estimate import estimate
+from compute.estimate import _warn_if_near_chance, estimate
 from tests.conftest import REPO, run_longtail
 
 TINY = ["--dataset", "digits", "--hidden", "32", "--trials", "8", "--epochs", "1",
@@ -111,6 +112,17 @@ def test_near_chance_accuracy_warns(digits, tmp_path, caplog):
     assert len(warnings) == 1
     assert "the models barely learned" in warnings[0]
     assert "check --lr (too high diverges) and --epochs" in warnings[0]
+
+
+def test_single_test_label_warns_accuracy_uninformative(caplog):
+    with caplog.at_level(logging.WARNING, logger="compute.estimate"):
+        _warn_if_near_chance(0.0, np.array([3, 3]))
+
+    expected = (
+        "all 2 test examples have label 3, so the test accuracy cannot tell whether the "
+        "models learned; give the test split examples of several classes"
+    )
+    assert [record.getMessage() for record in caplog.records] == [expected]
 
 
 def test_learning_models_do_not_warn(digits, tmp_path, caplog):
