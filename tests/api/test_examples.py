@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
+from backend.pages.rendering import build_templates
+from backend.schemas import InfluencesPublic
 from compute.rundir import RunDir
 
 
@@ -125,6 +129,36 @@ def test_gallery_empty_bounds_mean_none(client, run_name, estimates):
     assert one_blank.status_code == 200, one_blank.text
     assert one_blank.json()["total"] == int((in_class >= 0.3).sum())
     assert page.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "split, template, message",
+    [
+        ("test", "test_example.html", "No training example has a positive influence on it"),
+        ("train", "train_example.html", "It has no positive influence on any test example"),
+    ],
+)
+def test_example_page_ranks_only_positive_influences(client, run_name, split, template, message):
+    """Where no stored influence is positive, the page shows a message instead of ranking zeros."""
+    stored = client.get(f"/api/runs/{run_name}/{split}/0/influences?limit=12").json()
+    templates = build_templates()
+
+    def page(influences: list[float]) -> str:
+        items = [{**item, "infl": infl} for item, infl in zip(stored["influences"], influences)]
+        data = InfluencesPublic.model_validate({**stored, "influences": items})
+        return templates.get_template(template).render(
+            data=data, data_json="{}", json_url=None, run=SimpleNamespace(name=run_name),
+        )
+
+    count = len(stored["influences"])
+    flat = page([0.0] * (count - 1) + [-0.01])
+    mixed = page([0.2] + [0.0] * (count - 1))
+
+    assert count > 1
+    assert message in flat
+    assert 'class="tile"' not in flat
+    assert message not in mixed
+    assert mixed.count('class="tile"') == 1
 
 
 def test_example_pages_render(client, run_name):
