@@ -63,6 +63,10 @@ class SelectionSummary(BaseModel):
     single_train_test_examples: int = Field(
         description="Test examples that appear in exactly one selected pair."
     )
+    pairs_above_two_se: int = Field(
+        description="Selected pairs whose influence exceeds twice its standard error; "
+        "the rest are hard to tell from noise."
+    )
 
 
 class SelectionThresholds(BaseModel):

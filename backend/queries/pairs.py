@@ -79,13 +79,17 @@ def _selection(session: Session, run: Run, selection: SelectionThresholds):
 
 
 def summarize_positions(influences, positions: np.ndarray, n_test: int) -> SelectionSummary:
-    """Count pairs, unique test and training examples, and tests with exactly one pair."""
+    """Count pairs, unique test and training examples, tests with exactly one pair,
+    and pairs whose influence exceeds twice its standard error (none where it is missing).
+    """
     per_test = np.bincount(influences.test_index[positions], minlength=n_test)
+    above = influences.infl[positions] > 2 * influences.infl_se[positions]
     return SelectionSummary(
         pairs=len(positions),
         test_examples=int((per_test > 0).sum()),
         train_examples=len(np.unique(influences.train_index[positions])),
         single_train_test_examples=int((per_test == 1).sum()),
+        pairs_above_two_se=int(np.count_nonzero(above)),
     )
 
 

@@ -5,6 +5,9 @@
 (function () {
   const { formatNumber, formatCount, drawHistogram } = window.Longtail;
   const DEBOUNCE_MS = 60;
+  // The page warns when more than this share of the selected pairs lies within
+  // twice its standard error of zero.
+  const NOISE_SHARE = 0.2;
   const initial = JSON.parse(document.getElementById("pairs-data").textContent);
   const pagePath = window.location.pathname;
   const apiPath = "/api" + pagePath;
@@ -87,6 +90,12 @@
     document.getElementById("summary-test").textContent = formatCount(summary.test_examples);
     document.getElementById("summary-train").textContent = formatCount(summary.train_examples);
     document.getElementById("summary-single").textContent = formatCount(summary.single_train_test_examples);
+    document.getElementById("summary-above-se").textContent = formatCount(summary.pairs_above_two_se);
+    // A pair within two standard errors of zero may owe its influence to chance.
+    const warning = document.getElementById("noise-warning");
+    const noisy = summary.pairs - summary.pairs_above_two_se;
+    warning.hidden = noisy <= NOISE_SHARE * summary.pairs;
+    warning.textContent = `${formatCount(noisy)} of ${formatCount(summary.pairs)} pairs have an influence within twice its standard error, so they may be noise; estimate with more trials to tell.`;
     drawHistogram(document.getElementById("pairs-histogram"), data.histogram, { trim: false });
 
     const list = document.getElementById("pairs-list");

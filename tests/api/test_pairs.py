@@ -12,13 +12,13 @@ from compute.rundir import RunDir
 def matrices(digits_run):
     run_dir = RunDir(digits_run)
     estimates = run_dir.read_estimates()
-    infl, _ = run_dir.influence()
-    return estimates, np.asarray(infl)
+    infl, infl_se = run_dir.influence()
+    return estimates, np.asarray(infl), np.asarray(infl_se)
 
 
 def expected_summary(matrices, mem_threshold, infl_threshold, label=None, same_class=True):
     """Select pairs from the full matrices, as the definition states it."""
-    estimates, infl = matrices
+    estimates, infl, infl_se = matrices
     train_labels, test_labels = estimates["train_labels"], estimates["test_labels"]
     selected = (infl >= infl_threshold) & (estimates["mem"] >= mem_threshold)[:, None]
     if same_class:
@@ -31,6 +31,7 @@ def expected_summary(matrices, mem_threshold, infl_threshold, label=None, same_c
         "test_examples": int((per_test > 0).sum()),
         "train_examples": int(selected.any(axis=1).sum()),
         "single_train_test_examples": int((per_test == 1).sum()),
+        "pairs_above_two_se": int((selected & (infl > 2 * infl_se)).sum()),
     }
 
 

@@ -86,3 +86,23 @@ def test_influence_slider_stops_at_stored_floor(page, run_name):
     assert parse_qs(urlparse(page.url).query)["infl_threshold"] == ["0.02"]
     expect(page.locator("#pairs-error")).to_be_hidden()
     assert page.locator("#pairs-list .pair").count() > 0
+
+
+def test_noise_warning_follows_selection(page, run_name):
+    """Where many selected pairs lie within two standard errors of zero, the page warns."""
+    page.goto(f"/runs/{run_name}/pairs?mem_threshold=0&infl_threshold=0.02")
+    expect(page.locator("body[data-ready=true]")).to_be_attached()
+    summary = page.request.get(
+        f"/api/runs/{run_name}/pairs?mem_threshold=0&infl_threshold=0.02&limit=0"
+    ).json()["summary"]
+    noisy = summary["pairs"] - summary["pairs_above_two_se"]
+
+    assert noisy > 0.2 * summary["pairs"], "the test needs a noisy selection"
+    expect(page.locator("#noise-warning")).to_be_visible()
+    expect(page.locator("#noise-warning")).to_contain_text(f"{noisy:,} of {summary['pairs']:,} pairs")
+    expect(page.locator("#summary-above-se")).to_have_text(f"{summary['pairs_above_two_se']:,}")
+
+    with page.expect_response(lambda response: "/api/runs/" in response.url):
+        set_slider(page, "#infl-threshold", 1)
+    expect(page.locator("#summary-pairs")).to_have_text("0")
+    expect(page.locator("#noise-warning")).to_be_hidden()
