@@ -37,7 +37,9 @@ window.Longtail = (function () {
     const [start, stop] = trim ? visibleRange(histogram) : [0, histogram.counts.length];
     const counts = histogram.counts.slice(start, stop);
     const edges = histogram.edges.slice(start, stop + 1);
-    const width = Number(figure.dataset.width || 1000);
+    // One unit per pixel of the figure's width, so that labels keep their font size
+    // in narrow cards; data-width serves a figure not laid out yet.
+    const width = figure.clientWidth || Number(figure.dataset.width || 1000);
     const height = Number(figure.dataset.height || 140);
     const left = 44, bottom = 22, top = 8, right = 8;
     const plotWidth = width - left - right, plotHeight = height - top - bottom;
