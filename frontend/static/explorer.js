@@ -37,8 +37,8 @@ window.Longtail = (function () {
     const [start, stop] = trim ? visibleRange(histogram) : [0, histogram.counts.length];
     const counts = histogram.counts.slice(start, stop);
     const edges = histogram.edges.slice(start, stop + 1);
-    // One unit per pixel of the figure's width, so that labels keep their font size
-    // in narrow cards; data-width serves a figure not laid out yet.
+    // One unit per pixel of the figure's width keeps the labels' font size in narrow
+    // cards. A figure not laid out yet takes data-width.
     const width = figure.clientWidth || Number(figure.dataset.width || 1000);
     const height = Number(figure.dataset.height || 140);
     const left = 44, bottom = 22, top = 8, right = 8;

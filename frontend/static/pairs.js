@@ -21,6 +21,9 @@
   let offset = initial.offset;
   let requestNumber = 0;
   let timer = null;
+  // Whether a slider drag has its own history entry yet: the first step of a drag
+  // adds one, later steps update it, and the release ends the drag.
+  let dragging = false;
 
   function currentQuery() {
     const query = new URLSearchParams();
@@ -79,6 +82,7 @@
     link.addEventListener("click", (event) => {
       event.preventDefault();
       offset = newOffset;
+      showState("push");
       refresh();
     });
     return link;
@@ -111,17 +115,23 @@
     if (data.offset + data.pairs.length < summary.pairs) pager.append(pagerLink("Next →", data.offset + data.limit));
   }
 
-  function showState() {
+  // historyMode "push" adds an entry, so that Back returns to the view before it,
+  // and "replace" updates the current entry.
+  function showState(historyMode = "replace") {
     document.getElementById("mem-value").textContent = formatNumber(Number(controls.mem.value), 2);
     document.getElementById("infl-value").textContent = formatNumber(Number(controls.infl.value), 2);
     const query = pageQuery();
-    history.replaceState(null, "", `${pagePath}?${query}`);
+    const url = `${pagePath}?${query}`;
+    if (historyMode === "push" && url !== window.location.pathname + window.location.search) {
+      history.pushState(null, "", url);
+    } else {
+      history.replaceState(null, "", url);
+    }
     document.getElementById("json-link").href = `${apiPath}?${query}`;
     document.getElementById("csv-link").href = `/api${pagePath}.csv?${currentQuery()}`;
   }
 
   async function refresh() {
-    showState();
     const number = ++requestNumber;
     const error = document.getElementById("pairs-error");
     try {
@@ -139,17 +149,39 @@
     }
   }
 
-  function scheduleRefresh() {
+  function scheduleRefresh(historyMode) {
     offset = 0;
-    showState();
+    showState(historyMode);
     clearTimeout(timer);
     timer = setTimeout(refresh, DEBOUNCE_MS);
   }
 
-  controls.mem.addEventListener("input", scheduleRefresh);
-  controls.infl.addEventListener("input", scheduleRefresh);
-  controls.label.addEventListener("change", scheduleRefresh);
-  controls.sameClass.addEventListener("change", scheduleRefresh);
+  function onSliderInput() {
+    scheduleRefresh(dragging ? "replace" : "push");
+    dragging = true;
+  }
+
+  // Back and Forward restore the controls from the URL of the entry.
+  function onHistory() {
+    const query = new URLSearchParams(window.location.search);
+    controls.mem.value = query.get("mem_threshold") ?? initial.selection.mem_threshold;
+    controls.infl.value = query.get("infl_threshold") ?? initial.selection.infl_threshold;
+    controls.label.value = query.get("label") ?? "";
+    controls.sameClass.checked = query.get("same_class") !== "false";
+    limit = Number(query.get("limit") ?? initial.limit);
+    offset = Number(query.get("offset") ?? 0);
+    dragging = false;
+    showState();
+    refresh();
+  }
+
+  controls.mem.addEventListener("input", onSliderInput);
+  controls.infl.addEventListener("input", onSliderInput);
+  controls.mem.addEventListener("change", () => { dragging = false; });
+  controls.infl.addEventListener("change", () => { dragging = false; });
+  controls.label.addEventListener("change", () => scheduleRefresh("push"));
+  controls.sameClass.addEventListener("change", () => scheduleRefresh("push"));
+  window.addEventListener("popstate", onHistory);
 
   showState();
   render(initial);

@@ -106,3 +106,30 @@ def test_noise_warning_follows_selection(page, run_name):
         set_slider(page, "#infl-threshold", 1)
     expect(page.locator("#summary-pairs")).to_have_text("0")
     expect(page.locator("#noise-warning")).to_be_hidden()
+
+
+def test_back_button_restores_previous_selection(page, run_name):
+    page.goto(f"/runs/{run_name}/pairs")
+    expect(page.locator("body[data-ready=true]")).to_be_attached()
+    default_pairs = page.locator("#summary-pairs").inner_text()
+
+    # A drag of several steps, then its release, makes one history entry.
+    with page.expect_response(lambda response: "/api/runs/" in response.url):
+        for value in (0.1, 0.08, 0.05):
+            set_slider(page, "#infl-threshold", value)
+        page.eval_on_selector("#infl-threshold", "slider => slider.dispatchEvent(new Event('change'))")
+    expect(page.locator("#summary-pairs")).not_to_have_text(default_pairs)
+    with page.expect_response(lambda response: "/api/runs/" in response.url):
+        page.select_option("#label", "4")
+
+    with page.expect_response(lambda response: "/api/runs/" in response.url):
+        page.go_back()
+    assert "label" not in parse_qs(urlparse(page.url).query)
+    assert page.locator("#label").input_value() == ""
+    assert page.locator("#infl-threshold").input_value() == "0.05"
+
+    with page.expect_response(lambda response: "/api/runs/" in response.url):
+        page.go_back()
+    assert parse_qs(urlparse(page.url).query)["infl_threshold"] == ["0.15"]
+    assert page.locator("#infl-threshold").input_value() == "0.15"
+    expect(page.locator("#summary-pairs")).to_have_text(default_pairs)
