@@ -128,7 +128,8 @@ class InfluencesPublic(BaseModel):
     run: str
     example: ExamplePublic
     limit: int
-    influences: list[InfluencePublic] = Field(description="Highest influence first.")
+    order: str = Field(description="desc: highest influence first; asc: lowest first.")
+    influences: list[InfluencePublic] = Field(description="In the order requested.")
 
 
 class PairPublic(BaseModel):

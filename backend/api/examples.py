@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
@@ -25,6 +25,9 @@ from backend.schemas import ExamplePublic, GalleryPublic, InfluencesPublic
 router = APIRouter(prefix="/api/runs/{run}", tags=["examples"])
 
 InfluenceLimit = Annotated[int, Query(ge=0, le=MAX_LIMIT, description="Number of pairs.")]
+InfluenceOrder = Annotated[Literal["desc", "asc"], Query(
+    description="desc: highest influence first; asc: lowest (most negative) first."
+)]
 
 
 @router.get("/train/{index}", response_model=ExamplePublic)
@@ -41,18 +44,20 @@ def read_test_example(session: SessionDep, run: RunDep, index: TestIndex) -> Exa
 
 @router.get("/train/{index}/influences", response_model=InfluencesPublic)
 def read_train_influences(
-    session: SessionDep, run: RunDep, index: TrainIndex, limit: InfluenceLimit = 10
+    session: SessionDep, run: RunDep, index: TrainIndex, limit: InfluenceLimit = 10,
+    order: InfluenceOrder = "desc",
 ) -> InfluencesPublic:
-    """List the test examples that a training example influences most."""
-    return read_influences(session, run, "train", index, limit)
+    """List the test examples that a training example influences most, or least."""
+    return read_influences(session, run, "train", index, limit, order)
 
 
 @router.get("/test/{index}/influences", response_model=InfluencesPublic)
 def read_test_influences(
-    session: SessionDep, run: RunDep, index: TestIndex, limit: InfluenceLimit = 10
+    session: SessionDep, run: RunDep, index: TestIndex, limit: InfluenceLimit = 10,
+    order: InfluenceOrder = "desc",
 ) -> InfluencesPublic:
-    """List the training examples that influence a test example most."""
-    return read_influences(session, run, "test", index, limit)
+    """List the training examples that influence a test example most, or least."""
+    return read_influences(session, run, "test", index, limit, order)
 
 
 @router.get("/classes/{label}/examples", response_model=GalleryPublic)

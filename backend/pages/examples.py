@@ -45,10 +45,16 @@ def gallery_page(
 
 def _example_page(request: Request, session, run, split: str, index: int, template: str):
     influences = read_influences(session, run, split, index, PAGE_INFLUENCES)
+    # The lowest influences, of which the negative ones are shown: the examples it
+    # hurts, or that hurt it.
+    lowest = read_influences(session, run, split, index, PAGE_INFLUENCES, "asc")
     json_url = urls.with_query(
         f"/api{urls.example_page(run.name, split, index)}/influences", limit=PAGE_INFLUENCES
     )
-    return render(request, template, influences, json_url, run=run)
+    return render(
+        request, template, influences, json_url, run=run,
+        negative=[item for item in lowest.influences if item.infl < 0],
+    )
 
 
 @router.get("/runs/{run}/train/{index}")

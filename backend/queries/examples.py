@@ -130,17 +130,22 @@ def read_examples(
 
 
 def read_influences(
-    session: Session, run: Run, split: str, index: int, limit: int
+    session: Session, run: Run, split: str, index: int, limit: int, order: str = "desc"
 ) -> InfluencesPublic:
-    """Return the stored influences of one example, highest first.
+    """Return the stored influences of one example, highest first, or lowest with "asc".
 
     For a training example these are the test examples it helps most; for a test
-    example, the training examples that help it most. They come from the run's
-    cached influences, so the first request after a start or a reload reads them all.
+    example, the training examples that help it most. With "asc", they are the
+    ones it hurts most, or that hurt it most, among the most negative influences
+    that the run stores. They come from the run's cached influences, so the first
+    request after a start or a reload reads them all.
     """
     example = read_example(session, run, split, index)
     influences = run_influences(session, run)
-    positions = influences.example_positions(split, index)[:limit]
+    positions = influences.example_positions(split, index)
+    if order == "asc":
+        positions = positions[::-1]
+    positions = positions[:limit]
     if split == "train":
         other_split, other_indices = "test", influences.test_index[positions]
     else:
@@ -159,4 +164,6 @@ def read_influences(
             example=others[other],
             pair_url=urls.pair_page(run.name, *pair),
         ))
-    return InfluencesPublic(run=run.name, example=example, limit=limit, influences=items)
+    return InfluencesPublic(
+        run=run.name, example=example, limit=limit, order=order, influences=items
+    )

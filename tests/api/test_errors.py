@@ -18,6 +18,7 @@ BAD_REQUESTS = [
     (f"/api/runs/{RUN}/train/abc/influences", 422, ["index", "valid integer", "'abc'"]),
     (f"/api/runs/{RUN}/train/0/influences?limit=-5", 422, ["limit", "'-5'"]),
     (f"/api/runs/{RUN}/test/0/influences?limit=100000", 422, ["limit", "1000"]),
+    (f"/api/runs/{RUN}/train/0/influences?order=sideways", 422, ["order", "'sideways'"]),
     (f"/api/runs/{RUN}/pairs?mem_threshold=1.5", 422, ["mem_threshold", "less than or equal to 1"]),
     (f"/api/runs/{RUN}/pairs?infl_threshold=-2", 422, ["infl_threshold", "'-2'"]),
     (f"/api/runs/{RUN}/pairs?infl_threshold=nan", 422, ["infl_threshold"]),

@@ -56,6 +56,34 @@ def test_test_influences_are_top_of_column(client, run_name, influence):
 
 
 @pytest.mark.parametrize("split", ["train", "test"])
+def test_influences_lowest_first_are_most_negative(client, run_name, influence, split):
+    matrix = influence if split == "train" else influence.T
+    index = int(np.argmin(np.nanmin(matrix, axis=1)))
+    body = client.get(
+        f"/api/runs/{run_name}/{split}/{index}/influences", params={"limit": 4, "order": "asc"}
+    ).json()
+
+    line = matrix[index][~np.isnan(matrix[index])]
+    values = [item["infl"] for item in body["influences"]]
+    assert body["order"] == "asc"
+    assert values[0] < 0
+    assert values == pytest.approx(np.sort(line)[:4].tolist(), abs=1e-6)
+
+
+def test_example_pages_show_negative_influences(client, run_name, influence):
+    train = int(np.argmin(np.nanmin(influence, axis=1)))
+    test = int(np.argmin(np.nanmin(influence, axis=0)))
+
+    train_page = client.get(f"/runs/{run_name}/train/{train}").text
+    test_page = client.get(f"/runs/{run_name}/test/{test}").text
+    lowest = float(np.nanmin(influence))
+
+    assert "Test examples it hurts most" in train_page
+    assert "Training examples that hurt it most" in test_page
+    assert f"infl {lowest:.3f}".replace("-", "−") in train_page
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
 def test_influences_all_stored_match_matrix(client, run_name, influence, split):
     body = client.get(f"/api/runs/{run_name}/{split}/5/influences", params={"limit": 1000}).json()
 
