@@ -6,6 +6,7 @@ spend most of its time importing PyTorch.
 
 from __future__ import annotations
 
+import httpx
 import numpy as np
 from sqlalchemy import select
 
@@ -13,6 +14,7 @@ from backend.cli import main
 from backend.store.database import create_database_engine
 from backend.store.models import Example, Influence, Run
 from compute.rundir import RunDir
+from tests.explorer_fixtures import serve_in_thread
 from tests.imports.conftest import TRAIN_LABELS
 from tests.imports.test_import_files import influence_file_arrays
 from tests.store.db_state import database_state
@@ -134,3 +136,20 @@ def test_import_layout_flag_in_spec(tmp_path, database_url, capsys):
     manifest = RunDir(tmp_path / "b").read_manifest()
     assert manifest["config"]["dataset"] == f"npz:{dataset}?layout=nchw"
     assert manifest["dataset"]["image_shape"] == [4, 3, 3]
+
+
+def test_imported_scores_counted_on_run_page(tmp_path, small_dataset, database_url, capsys):
+    """A run with consistency scores and no mem shows its training examples per class."""
+    path = tmp_path / "scores.npz"
+    np.savez(path, labels=TRAIN_LABELS, scores=np.linspace(0, 1, len(TRAIN_LABELS)))
+    code, _, _ = longtail(
+        capsys, "import", str(path), "--dataset", small_dataset, "--name", "scores",
+        "--db", database_url, "--out", str(tmp_path / "run"),
+    )
+    with serve_in_thread(database_url) as base:
+        page = httpx.get(f"{base}/runs/scores").text
+
+    assert code == 0
+    for label in range(3):
+        count = int((TRAIN_LABELS == label).sum())
+        assert f"{count} train, {count} without mem" in page
