@@ -63,9 +63,12 @@ class SelectionSummary(BaseModel):
     single_train_test_examples: int = Field(
         description="Test examples that appear in exactly one selected pair."
     )
+    pairs_with_se: int = Field(
+        description="Selected pairs with a standard error; imported runs may have none."
+    )
     pairs_above_two_se: int = Field(
         description="Selected pairs whose influence exceeds twice its standard error; "
-        "the rest are hard to tell from noise."
+        "the rest of those with a standard error are hard to tell from noise."
     )
 
 

@@ -80,15 +80,17 @@ def _selection(session: Session, run: Run, selection: SelectionThresholds):
 
 def summarize_positions(influences, positions: np.ndarray, n_test: int) -> SelectionSummary:
     """Count pairs, unique test and training examples, tests with exactly one pair,
-    and pairs whose influence exceeds twice its standard error (none where it is missing).
+    pairs with a standard error, and pairs whose influence exceeds twice it.
     """
     per_test = np.bincount(influences.test_index[positions], minlength=n_test)
-    above = influences.infl[positions] > 2 * influences.infl_se[positions]
+    infl_se = influences.infl_se[positions]
+    above = influences.infl[positions] > 2 * infl_se
     return SelectionSummary(
         pairs=len(positions),
         test_examples=int((per_test > 0).sum()),
         train_examples=len(np.unique(influences.train_index[positions])),
         single_train_test_examples=int((per_test == 1).sum()),
+        pairs_with_se=int(np.count_nonzero(~np.isnan(infl_se))),
         pairs_above_two_se=int(np.count_nonzero(above)),
     )
 

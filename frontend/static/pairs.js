@@ -97,9 +97,10 @@
     document.getElementById("summary-above-se").textContent = formatCount(summary.pairs_above_two_se);
     // A pair within two standard errors of zero may owe its influence to chance.
     const warning = document.getElementById("noise-warning");
-    const noisy = summary.pairs - summary.pairs_above_two_se;
-    warning.hidden = noisy <= NOISE_SHARE * summary.pairs;
-    warning.textContent = `${formatCount(noisy)} of ${formatCount(summary.pairs)} pairs have an influence within twice its standard error, so they may be noise; estimate with more trials to tell.`;
+    // Pairs without a standard error (imported runs) cannot be judged.
+    const noisy = summary.pairs_with_se - summary.pairs_above_two_se;
+    warning.hidden = noisy <= NOISE_SHARE * summary.pairs_with_se;
+    warning.textContent = `${formatCount(noisy)} of ${formatCount(summary.pairs_with_se)} pairs with a standard error have an influence within twice it, so they may be noise; a run with more trials would tell.`;
     drawHistogram(document.getElementById("pairs-histogram"), data.histogram, { trim: false });
 
     const list = document.getElementById("pairs-list");

@@ -31,6 +31,7 @@ def expected_summary(matrices, mem_threshold, infl_threshold, label=None, same_c
         "test_examples": int((per_test > 0).sum()),
         "train_examples": int(selected.any(axis=1).sum()),
         "single_train_test_examples": int((per_test == 1).sum()),
+        "pairs_with_se": int((selected & ~np.isnan(infl_se)).sum()),
         "pairs_above_two_se": int((selected & (infl > 2 * infl_se)).sum()),
     }
 

@@ -95,11 +95,14 @@ def test_noise_warning_follows_selection(page, run_name):
     summary = page.request.get(
         f"/api/runs/{run_name}/pairs?mem_threshold=0&infl_threshold=0.02&limit=0"
     ).json()["summary"]
-    noisy = summary["pairs"] - summary["pairs_above_two_se"]
+    noisy = summary["pairs_with_se"] - summary["pairs_above_two_se"]
 
+    assert summary["pairs_with_se"] == summary["pairs"]
     assert noisy > 0.2 * summary["pairs"], "the test needs a noisy selection"
     expect(page.locator("#noise-warning")).to_be_visible()
-    expect(page.locator("#noise-warning")).to_contain_text(f"{noisy:,} of {summary['pairs']:,} pairs")
+    expect(page.locator("#noise-warning")).to_contain_text(
+        f"{noisy:,} of {summary['pairs']:,} pairs with a standard error"
+    )
     expect(page.locator("#summary-above-se")).to_have_text(f"{summary['pairs_above_two_se']:,}")
 
     with page.expect_response(lambda response: "/api/runs/" in response.url):

@@ -153,3 +153,23 @@ def test_imported_scores_counted_on_run_page(tmp_path, small_dataset, database_u
     for label in range(3):
         count = int((TRAIN_LABELS == label).sum())
         assert f"{count} train, {count} without mem" in page
+
+
+def test_imported_pairs_have_no_standard_error(tmp_path, small_dataset, database_url, capsys):
+    """Pairs of an imported influence matrix carry no standard error to judge noise by."""
+    path = tmp_path / "cifar100_infl_matrix.npz"
+    np.savez(path, **influence_file_arrays())
+    code, _, _ = longtail(
+        capsys, "import", str(path), "--dataset", small_dataset, "--name", "authors",
+        "--db", database_url, "--out", str(tmp_path / "run"), "--influence-floor", "0.1",
+    )
+    with serve_in_thread(database_url) as base:
+        summary = httpx.get(
+            f"{base}/api/runs/authors/pairs",
+            params={"mem_threshold": -1, "infl_threshold": 0.1, "limit": 0},
+        ).json()["summary"]
+
+    assert code == 0
+    assert summary["pairs"] > 0
+    assert summary["pairs_with_se"] == 0
+    assert summary["pairs_above_two_se"] == 0
