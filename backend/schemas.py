@@ -132,6 +132,11 @@ class InfluencesPublic(BaseModel):
     example: ExamplePublic
     limit: int
     order: str = Field(description="desc: highest influence first; asc: lowest first.")
+    exact_count: int = Field(
+        description="How many influences of this example the run stores in exact rank "
+        "order; a larger limit returns no more, because influences below the floor "
+        "beyond the top-k largest or most negative were not stored."
+    )
     influences: list[InfluencePublic] = Field(description="In the order requested.")
 
 

@@ -143,9 +143,12 @@ def read_influences(
     example = read_example(session, run, split, index)
     influences = run_influences(session, run)
     positions = influences.example_positions(split, index)
+    exact = exactly_ranked(
+        influences.infl[positions], run.influence_floor, run.influence_top_k, order
+    )
     if order == "asc":
         positions = positions[::-1]
-    positions = positions[:limit]
+    positions = positions[: min(limit, exact)]
     if split == "train":
         other_split, other_indices = "test", influences.test_index[positions]
     else:
@@ -165,5 +168,22 @@ def read_influences(
             pair_url=urls.pair_page(run.name, *pair),
         ))
     return InfluencesPublic(
-        run=run.name, example=example, limit=limit, order=order, influences=items
+        run=run.name, example=example, limit=limit, order=order, exact_count=exact,
+        influences=items,
     )
+
+
+def exactly_ranked(stored: np.ndarray, floor: float, top_k: int, order: str) -> int:
+    """Return how many of an example's stored influences lead its full ranking exactly.
+
+    `stored` contains them highest first. The store keeps every influence at or above
+    the floor and each example's top_k largest and top_k most negative, so highest
+    first, the ranking is exact through the larger of the two sets; lowest first,
+    through the top_k most negative, unless the floor of -1 kept every influence.
+    Beyond that, influences of the full matrix may be missing from the list.
+    """
+    if order == "asc":
+        exact = len(stored) if floor <= -1.0 else top_k
+    else:
+        exact = max(int(np.count_nonzero(stored >= floor)), top_k)
+    return min(exact, len(stored))

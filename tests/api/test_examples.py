@@ -83,6 +83,25 @@ def test_example_pages_show_negative_influences(client, run_name, influence):
     assert f"infl {lowest:.3f}".replace("-", "−") in train_page
 
 
+@pytest.mark.parametrize("order", ["desc", "asc"])
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_influences_beyond_exact_rank_left_out(client, run_name, influence, split, order):
+    """A large limit returns only the influences whose rank in the full matrix is exact."""
+    matrix = influence if split == "train" else influence.T
+    for index in (0, 7, 100):
+        body = client.get(
+            f"/api/runs/{run_name}/{split}/{index}/influences",
+            params={"limit": 1000, "order": order},
+        ).json()
+        line = np.sort(matrix[index][~np.isnan(matrix[index])])
+        truth = line[::-1] if order == "desc" else line
+        values = [item["infl"] for item in body["influences"]]
+
+        assert len(values) == body["exact_count"]
+        assert len(values) >= 20
+        assert values == pytest.approx(truth[: len(values)].tolist(), abs=1e-6)
+
+
 @pytest.mark.parametrize("split", ["train", "test"])
 def test_influences_all_stored_match_matrix(client, run_name, influence, split):
     body = client.get(f"/api/runs/{run_name}/{split}/5/influences", params={"limit": 1000}).json()
