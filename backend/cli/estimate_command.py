@@ -152,7 +152,17 @@ def run(args: argparse.Namespace) -> int:
         f"{summary['model_test_accuracy_mean']:.4f} (std {summary['model_test_accuracy_std']:.4f})"
     )
     if args.db is not None:
-        load_into_database(args.out, args.db, replace=args.replace)
+        from backend.store.load import RunExistsError
+
+        try:
+            load_into_database(args.out, args.db, replace=args.replace)
+        except RunExistsError as error:
+            # The load's own advice names --name, which estimate does not take.
+            raise RunExistsError(
+                f"the estimates are in {args.out}, but a run of that name is already in "
+                f"{args.db}; pass --replace to replace it, or run 'longtail load {args.out} "
+                f"--db {args.db} --name NAME' to store it under another name"
+            ) from error
     return 0
 
 

@@ -55,6 +55,15 @@ def read_gallery(
         )
     ) or 0
 
+    pages = max(1, -(-total // per_page))
+    if page > pages:
+        raise ApiError(
+            422,
+            f"page {page} is past the last page, {pages}, of the {total} examples of class "
+            f"{class_name!r} in this mem range; pass a page from 1 to {pages}",
+            {"page": page, "pages": pages},
+        )
+
     mem_order = Example.mem.desc() if order == "desc" else Example.mem.asc()
     rows = session.execute(
         select(*EXAMPLE_COLUMNS)
@@ -74,7 +83,7 @@ def read_gallery(
         page=page,
         per_page=per_page,
         total=total,
-        pages=max(1, -(-total // per_page)),
+        pages=pages,
         missing=missing,
         examples=[example_public(run, row, names) for row in rows],
     )

@@ -38,6 +38,8 @@ BAD_REQUESTS = [
     (f"/api/runs/{RUN}/classes/3/examples?order=random", 422, ["order", "'random'"]),
     (f"/api/runs/{RUN}/classes/3/examples?page=0", 422, ["page"]),
     (f"/api/runs/{RUN}/classes/3/examples?page=99999999999", 422, ["page"]),
+    (f"/api/runs/{RUN}/classes/3/examples?page=99", 422,
+     ["page 99 is past the last page, 3,", "pass a page from 1 to 3"]),
     (f"/api/runs/{RUN}/classes/3/examples?mem_min=0.5&mem_max=0.1", 422, ["mem_min 0.5", "mem_max 0.1"]),
     (f"/api/runs/{RUN}/classes/3/examples.csv?mem_min=2", 422, ["mem_min"]),
     (f"/api/runs/{RUN}/classes/3/examples?mem_max=5", 422, ["mem_max", "less than or equal to 1"]),

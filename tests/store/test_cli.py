@@ -79,6 +79,14 @@ def test_estimate_with_db_loads_run(digits_run, tmp_path):
         "--shard-size", "16", "--out", str(run), "--db", database_url,
     )
 
+    again = run_longtail(
+        "estimate", "--dataset", "digits", "--trials", "64", "--epochs", "5",
+        "--shard-size", "16", "--out", str(run), "--db", database_url, check=False,
+    )
+
     state = database_state(database_url)
     assert state["runs"] == ["digits"]
     assert sum(state["examples"].values()) == 1438 + 359
+    assert again.returncode == 2
+    assert "pass --replace to replace it, or run 'longtail load" in again.stderr
+    assert "--name NAME' to store it under another name" in again.stderr
