@@ -69,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
 RESUME_HINTS = {
     "estimate": "rerun the same command to resume",
     "load": "the load is one transaction, so nothing was stored; rerun the same command",
+    "import": "the database is unchanged; delete the run directory that the import "
+    "started (its --out) and run the same command again",
 }
 
 # The signal that stopped the command: SIGINT unless SIGTERM arrived.

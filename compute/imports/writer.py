@@ -23,6 +23,7 @@ from compute.rundir import (
     INFLUENCE,
     INFLUENCE_SE,
     RunDir,
+    RunDirError,
     TrialOutcomes,
     atomic_write,
     package_versions,
@@ -49,12 +50,28 @@ def new_run(out: str | Path) -> RunDir:
     """Return a RunDir for `out`, which must not exist or be an empty folder."""
     path = Path(out)
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        raise ImportFileError(
-            f"{path} already exists and is not an empty folder; pass a new --out directory "
-            "for the imported run"
-        )
+        raise ImportFileError(f"{path} already exists and is not an empty folder; " + (
+            _existing_run_advice(path) if path.is_dir() else "pass a new --out directory"
+        ))
     path.mkdir(parents=True, exist_ok=True)
     return RunDir(path)
+
+
+def _existing_run_advice(path: Path) -> str:
+    """Return what to do about a folder that an import would write into."""
+    try:
+        complete = bool(RunDir(path).read_manifest().get("complete"))
+    except (RunDirError, OSError, ValueError):
+        complete = False
+    if complete:
+        return (
+            "it contains a finished run, which 'longtail load' stores without importing "
+            f"again (longtail load {path} --db URL --name NAME); or pass a new --out directory"
+        )
+    return (
+        "it contains no finished run, as an interrupted import leaves it; delete the "
+        "folder and run the command again, or pass a new --out directory"
+    )
 
 
 def _manifest(spec, dataset, source: Path, file_format, config, details) -> dict:

@@ -312,8 +312,21 @@ def test_existing_out_rejected(tmp_path, small_dataset):
     with pytest.raises(ImportFileError) as caught:
         import_run(path, small_dataset, tmp_path / "run")
     assert str(caught.value) == (
-        f"{tmp_path / 'run'} already exists and is not an empty folder; pass a new --out "
-        "directory for the imported run"
+        f"{tmp_path / 'run'} already exists and is not an empty folder; it contains no "
+        "finished run, as an interrupted import leaves it; delete the folder and run the "
+        "command again, or pass a new --out directory"
+    )
+
+
+def test_existing_finished_run_names_load(tmp_path, small_dataset):
+    path = save(tmp_path, labels=TRAIN_LABELS, scores=np.full(10, 0.5))
+    import_run(path, small_dataset, tmp_path / "run")
+    with pytest.raises(ImportFileError) as caught:
+        import_run(path, small_dataset, tmp_path / "run")
+    assert str(caught.value) == (
+        f"{tmp_path / 'run'} already exists and is not an empty folder; it contains a "
+        "finished run, which 'longtail load' stores without importing again (longtail "
+        f"load {tmp_path / 'run'} --db URL --name NAME); or pass a new --out directory"
     )
 
 
