@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import multiprocessing
 import multiprocessing.forkserver
+import multiprocessing.resource_tracker
 import os
 import select
 import signal
@@ -48,9 +49,9 @@ def start_worker_server(device: str = "cpu", workers: int | None = None) -> None
     """Start the fork server now if a run on `device` will use worker processes.
 
     Returns at once; the first pool waits for the server's imports if needed.
-    The server and its workers ignore SIGINT: Ctrl-C reaches the whole process
-    group, and the server would otherwise print a traceback when it arrives
-    during its imports. The command stops its workers itself with SIGTERM.
+    The server and its workers never act on SIGINT: Ctrl-C reaches the whole
+    process group, and the server would otherwise print a traceback when it
+    arrives during its imports. The command stops its workers itself with SIGTERM.
     """
     if device != "cpu" or (workers or usable_cores()) < 2:
         return
@@ -58,17 +59,22 @@ def start_worker_server(device: str = "cpu", workers: int | None = None) -> None
     if worker_context().get_start_method() != "forkserver":
         return
     if _server_started or threading.current_thread() is not threading.main_thread():
-        # Ignoring SIGINT again would drop a Ctrl-C that arrives meanwhile, and
-        # only the main thread may set handlers.
+        # A server started again, or from another thread, starts without SIGINT
+        # blocked, so a Ctrl-C during its imports may print a traceback.
         multiprocessing.forkserver.ensure_running()
         return
-    # Python installs no KeyboardInterrupt handler in a process started with
-    # SIGINT ignored, so the server ignores it from its first import on.
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The server starts with SIGINT blocked, inherited from this thread, so a
+    # Ctrl-C during its imports stays pending until its main loop ignores SIGINT,
+    # which discards it. Here the signal is only blocked, never ignored: a Ctrl-C
+    # in this window either waits for the unblock or reaches this process through
+    # another thread (OpenBLAS starts one when NumPy is imported), and is not lost.
+    # The resource tracker starts first, because starting it unblocks SIGINT.
+    multiprocessing.resource_tracker.ensure_running()
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         multiprocessing.forkserver.ensure_running()
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     _server_started = True
 
 
