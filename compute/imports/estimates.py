@@ -8,6 +8,7 @@ Memorize and Why" (NeurIPS 2020) for CIFAR-100, as docs/import.md lists them.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 
@@ -17,7 +18,10 @@ from compute.datasets import Dataset
 from compute.imports.archive import EstimatesArchive, ImportFileError
 from compute.imports.labels import check_labels
 
+logger = logging.getLogger(__name__)
+
 CLASS_MATRIX = re.compile(r"infl_matrix_class(\d+)")
+CLASS_INDEX = re.compile(r"tr_classidx_(\d+)")
 
 
 @dataclass
@@ -74,6 +78,20 @@ def read_influence_matrix(archive: EstimatesArchive, dataset: Dataset) -> Import
         raise ImportFileError(
             f"{path} has tr_mem and labels but no infl_matrix_class{{c}} arrays; an "
             "influence file has one matrix per class c, with tr_classidx_{c} and tt_classidx_{c}"
+        )
+
+    indexed = {
+        int(match.group(1))
+        for match in map(CLASS_INDEX.fullmatch, archive.arrays)
+        if match is not None
+    }
+    unmatched = sorted(indexed - set(classes))
+    if unmatched:
+        # Perhaps a truncated export; the import goes on without those classes.
+        logger.warning(
+            "%s has tr_classidx_{c} for class(es) %s but no infl_matrix_class{c}, so they "
+            "get no influences; export the file again if they should have some",
+            path, ", ".join(map(str, unmatched)),
         )
 
     parts = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 
@@ -67,6 +69,23 @@ def test_influence_matrix_by_class(tmp_path, small_dataset):
     assert manifest["imported"]["format"] == "influence-matrix"
     assert manifest["imported"]["influences"] == 20
     assert len(run.read_trials().trials) == 0
+
+
+def test_influence_matrix_missing_class_warns(tmp_path, small_dataset, caplog):
+    arrays = influence_file_arrays()
+    del arrays["infl_matrix_class2"]
+    path = save(tmp_path, **arrays)
+    with caplog.at_level(logging.WARNING, logger="compute.imports.estimates"):
+        run, _ = import_run(path, small_dataset, tmp_path / "run")
+
+    infl, _ = run.influence()
+    stored_classes = set(TRAIN_LABELS[np.flatnonzero(~np.isnan(np.asarray(infl)).all(axis=1))])
+    assert stored_classes == {0, 1}
+    expected = (
+        f"{path} has tr_classidx_{{c}} for class(es) 2 but no infl_matrix_class{{c}}, so "
+        "they get no influences; export the file again if they should have some"
+    )
+    assert [record.getMessage() for record in caplog.records] == [expected]
 
 
 def test_influence_matrix_labels_reordered(tmp_path, small_dataset):
