@@ -48,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("torch").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     # `kill` and job schedulers send SIGTERM: stop the way Ctrl-C does, so that
     # workers end, bars close, and nothing is left half-written.
+    global _received_signal
+    # Reset, because one process may call main() more than once, as the tests do.
+    _received_signal = signal.SIGINT
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         return args.run(args) or 0

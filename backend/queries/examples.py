@@ -177,10 +177,11 @@ def exactly_ranked(stored: np.ndarray, floor: float, top_k: int, order: str) -> 
     """Return how many of an example's stored influences lead its full ranking exactly.
 
     `stored` contains them highest first. The store keeps every influence at or above
-    the floor and each example's top_k largest and top_k most negative, so highest
-    first, the ranking is exact through the larger of the two sets; lowest first,
-    through the top_k most negative, unless the floor of -1 kept every influence.
-    Beyond that, influences of the full matrix may be missing from the list.
+    the floor, and each example's top_k largest and top_k most negative. Highest
+    first, the ranking is therefore exact through the larger of the first two sets.
+    Lowest first, it is exact through the top_k most negative, or through all of
+    them where a floor of -1 kept every influence. Beyond that, influences of the
+    full matrix may be missing from the list.
     """
     if order == "asc":
         exact = len(stored) if floor <= -1.0 else top_k
