@@ -8,6 +8,7 @@ import torch
 from compute.config import ConfigError
 from compute.cpu_matmul import (
     FLOAT32_TOLERANCE,
+    auto_library,
     choose_library,
     measure,
     onednn_active,
@@ -75,3 +76,20 @@ def test_choose_library_default_and_invalid():
     assert choose_library("auto") in ("default", "onednn")
     with pytest.raises(ConfigError, match="auto, onednn, default, found 'blas'"):
         choose_library("blas")
+
+
+@pytest.mark.parametrize(
+    "default_gflops, onednn_gflops, narrower, expected",
+    [
+        (113.0, 233.0, True, "onednn"),   # Zen 5: MKL at half width
+        (104.0, 113.0, True, "onednn"),   # Zen 4: faster, under 1.25x
+        (104.0, 96.0, True, "default"),   # oneDNN measured slower
+        (67.0, 68.0, False, "default"),   # Zen 2: no AVX-512, alike
+        (100.0, 130.0, False, "onednn"),  # any CPU, 1.3x faster
+    ],
+    ids=["zen5", "zen4", "avx512-slower", "zen2", "faster-elsewhere"],
+)
+def test_auto_library_rule(default_gflops, onednn_gflops, narrower, expected):
+    found = {"default_gflops": default_gflops, "onednn_gflops": onednn_gflops,
+             "mkl_vectors_narrower": narrower}
+    assert auto_library(found) == expected
