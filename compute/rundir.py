@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import platform
 import tempfile
@@ -29,6 +30,8 @@ import numpy as np
 
 from compute.config import TrialConfig
 from compute.datasets import Dataset, load_dataset
+
+logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -158,10 +161,15 @@ class RunDir:
         described = dataset.describe()
         if self.exists():
             manifest = self.read_manifest()
+            stored_trials = int(manifest["config"].get("trials", 0))
             differences = [
                 f"{key}: stored {manifest['config'].get(key)!r}, requested {value!r}"
+                + (" (a run can gain trials, not lose them)" if key == "trials" else "")
                 for key, value in config.to_dict().items()
                 if manifest["config"].get(key) != value
+                # More trials extend the run (below): each trial's outcome depends only
+                # on the seed and its number, not on how many trials there are.
+                and not (key == "trials" and value > stored_trials)
             ]
             if manifest["dataset"]["fingerprint"] != described["fingerprint"]:
                 differences.append(
@@ -174,6 +182,15 @@ class RunDir:
                     f"({'; '.join(differences)}); pass a new --out directory, or delete "
                     "this one to start over"
                 )
+            if config.trials > stored_trials:
+                logger.info("run %s: extending from %d to %d trials",
+                            self.path, stored_trials, config.trials)
+                manifest["config"]["trials"] = config.trials
+                manifest["complete"] = False
+                manifest.setdefault("extended", []).append({
+                    "from_trials": stored_trials, "to_trials": config.trials,
+                    "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                })
             manifest["execution"] = execution
             self.write_manifest(manifest)
             return manifest
@@ -258,16 +275,39 @@ class RunDir:
             raise RunDirError(f"shard {path} is unreadable: {error}") from error
 
     def finished_shards(self) -> set[int]:
-        """Return the numbers of shards whose files exist."""
+        """Return the numbers of shards whose files exist and hold all of their trials.
+
+        A run extended to more trials keeps its last shard if that shard was full.
+        A shorter last shard (2,000 trials end 16 trials into shard 62 of 32) contains
+        fewer trials than the shard's range in the extended run, so it is not
+        finished and the engine trains it again, whole.
+        """
         folder = self.path / SHARD_DIR
         if not folder.is_dir():
             return set()
+        config = self.read_manifest()["config"] if self.exists() else None
         numbers = set()
         for path in folder.glob("shard-*.npz"):
             stem = path.stem.removeprefix("shard-")
-            if stem.isdigit():
-                numbers.add(int(stem))
+            if not stem.isdigit():
+                continue
+            number = int(stem)
+            if config is None or not self._shard_is_short(number, config):
+                numbers.add(number)
         return numbers
+
+    def _shard_is_short(self, number: int, config: dict) -> bool:
+        """Return whether a readable shard contains fewer trials than its range in the run."""
+        size = int(config["shard_size"])
+        expected = min(size, int(config["trials"]) - number * size)
+        try:
+            with np.load(self.shard_path(number)) as archive:
+                stored = len(archive["trials"])
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+            # An unreadable shard counts as finished, so that reading the trials
+            # reports it by name instead of the engine overwriting it.
+            return False
+        return stored < expected
 
     def read_trials(self) -> TrialOutcomes:
         """Read every shard and check that together they hold trials 0..t-1 once each."""

@@ -85,7 +85,7 @@ def register(subparsers) -> None:
                         "(default: %(default)s)")
     parser.add_argument("--shard-size", type=int, default=DEFAULTS.shard_size,
                         help="trials per shard file (default: %(default)s)")
-    parser.add_argument("--out", required=True, help="run directory to create or resume")
+    parser.add_argument("--out", required=True, help="run directory to create, to resume, or to extend with a larger --trials")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
     parser.add_argument("--workers", type=_positive_int, default=None,
                         help="CPU worker processes, one thread each (default: usable cores)")

@@ -100,7 +100,7 @@
     // Pairs without a standard error (imported runs) cannot be judged.
     const noisy = summary.pairs_with_se - summary.pairs_above_two_se;
     warning.hidden = noisy <= NOISE_SHARE * summary.pairs_with_se;
-    warning.textContent = `${formatCount(noisy)} of ${formatCount(summary.pairs_with_se)} pairs with a standard error have an influence within twice it, so they may be noise; a run with more trials would tell.`;
+    warning.textContent = `${formatCount(noisy)} of ${formatCount(summary.pairs_with_se)} pairs with a standard error have an influence within twice it, so they may be noise; more trials would tell (rerun the run's estimate command with a larger --trials, then load it again with --replace).`;
     drawHistogram(document.getElementById("pairs-histogram"), data.histogram, { trim: false });
 
     const list = document.getElementById("pairs-list");

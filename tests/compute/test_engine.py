@@ -107,6 +107,32 @@ def test_resume_rejects_other_config(digits, tmp_path):
         estimate(changed, digits, tmp_path / "run", Execution(workers=1))
 
 
+def test_more_trials_extend_finished_run(digits, tmp_path):
+    # 22 trials end two trials into shard 5 of 4, so that shard is trained again.
+    fewer = TrialConfig(**{**SMALL.to_dict(), "trials": 22, "hidden": (32,)})
+    run = estimate(fewer, digits, tmp_path / "run", Execution(workers=1))
+    full_shard_time = run.shard_path(4).stat().st_mtime_ns
+    extended = estimate(SMALL, digits, tmp_path / "run", Execution(workers=2))
+    reference = estimate(SMALL, digits, tmp_path / "reference", Execution(workers=1))
+
+    assert_same_estimates(estimates_of(reference), estimates_of(extended))
+    assert extended.shard_path(4).stat().st_mtime_ns == full_shard_time
+    assert len(extended.read_shard(5).trials) == 4
+    manifest = extended.read_manifest()
+    assert manifest["config"]["trials"] == SMALL.trials
+    assert manifest["complete"] is True
+    assert [(step["from_trials"], step["to_trials"]) for step in manifest["extended"]] == [
+        (22, 24)
+    ]
+
+
+def test_fewer_trials_rejected(digits, tmp_path):
+    estimate(SMALL, digits, tmp_path / "run", Execution(workers=1))
+    fewer = TrialConfig(**{**SMALL.to_dict(), "trials": 20, "hidden": (32,)})
+    with pytest.raises(RunDirError, match=r"trials: stored 24, requested 20 \(a run can gain"):
+        estimate(fewer, digits, tmp_path / "run", Execution(workers=1))
+
+
 def test_resume_rejects_other_dataset(digits, tmp_path):
     estimate(SMALL, digits, tmp_path / "run", Execution(workers=1))
     flipped = type(digits)(
