@@ -39,6 +39,8 @@ SHARD_DIR = "shards"
 ESTIMATES = "estimates.npz"
 INFLUENCE = "influence.npy"
 INFLUENCE_SE = "influence_se.npy"
+# Known influences of an imported run as pairs, in place of the two dense matrices.
+INFLUENCE_PAIRS = "influence_pairs.npz"
 
 
 def _file_mode() -> int:
@@ -371,7 +373,19 @@ class RunDir:
             raise RunDirError(f"{path} is unreadable: {error}") from error
 
     def influence(self) -> tuple[np.ndarray, np.ndarray]:
-        """Return memory-mapped (n_train, n_test) influence and standard-error arrays."""
+        """Return (n_train, n_test) influence and standard-error arrays.
+
+        The dense matrices are memory-mapped. A run that stores its influences as
+        pairs gets both built in memory, so read a large one with
+        `iter_influence_rows` instead.
+        """
+        if self.influence_pairs_path.is_file():
+            blocks = list(self.iter_influence_rows())
+            shape = self._read_influence_pairs()[0]
+            if not blocks:
+                return np.zeros(shape, np.float32), np.zeros(shape, np.float32)
+            return (np.concatenate([block[1] for block in blocks]),
+                    np.concatenate([block[2] for block in blocks]))
         arrays = []
         for name in (INFLUENCE, INFLUENCE_SE):
             path = self.path / name
@@ -390,6 +404,9 @@ class RunDir:
         stay resident once touched, so a pass over a 2 GB matrix would grow the
         process to 2 GB.
         """
+        if self.influence_pairs_path.is_file():
+            yield from self._iter_pair_rows(block_rows)
+            return
         paths = (self.path / INFLUENCE, self.path / INFLUENCE_SE)
         with contextlib.ExitStack() as stack:
             try:
@@ -410,6 +427,67 @@ class RunDir:
                 blocks = [_read_rows(path, handle, rows, n_test, start)
                           for path, handle in zip(paths, handles)]
                 yield start, blocks[0], blocks[1]
+
+
+    @property
+    def influence_pairs_path(self) -> Path:
+        return self.path / INFLUENCE_PAIRS
+
+    def influence_shape(self) -> tuple[int, int]:
+        """Return the (n_train, n_test) shape of the stored influences, in either form."""
+        if self.influence_pairs_path.is_file():
+            return self._read_influence_pairs()[0]
+        path = self.path / INFLUENCE
+        try:
+            with open(path, "rb") as handle:
+                return _read_npy_header(path, handle)
+        except OSError as error:
+            raise RunDirError(f"{path} is missing or unreadable: {error}") from error
+
+    def _read_influence_pairs(self) -> tuple[tuple[int, int], np.ndarray, np.ndarray, np.ndarray]:
+        """Return the shape, train indices, test indices and values of the stored pairs."""
+        path = self.influence_pairs_path
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                shape = tuple(int(size) for size in archive["shape"])
+                train, test = archive["train_index"], archive["test_index"]
+                values = archive["infl"]
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
+            raise RunDirError(f"{path} is unreadable: {error}") from error
+        if len(shape) != 2 or not len(train) == len(test) == len(values):
+            raise RunDirError(
+                f"{path} is inconsistent: shape {shape}, {len(train)} train and {len(test)} "
+                f"test indices, {len(values)} values; import the file again"
+            )
+        for name, index, size in (("train_index", train, shape[0]), ("test_index", test, shape[1])):
+            if len(index) and (index.min() < 0 or index.max() >= size):
+                raise RunDirError(
+                    f"{path} is inconsistent: {name} runs from {index.min()} to {index.max()}, "
+                    f"outside shape {shape}; import the file again"
+                )
+        return shape, train.astype(np.int64), test.astype(np.int64), values.astype(np.float32)
+
+    def _iter_pair_rows(self, block_rows: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """Yield dense blocks, NaN except at the stored pairs, whose standard errors are NaN."""
+        (n_train, n_test), train, test, values = self._read_influence_pairs()
+        order = np.argsort(train, kind="stable")
+        train, test, values = train[order], test[order], values[order]
+        for start in range(0, n_train, block_rows):
+            stop = min(start + block_rows, n_train)
+            block = np.full((stop - start, n_test), np.nan, dtype=np.float32)
+            first, last = np.searchsorted(train, (start, stop))
+            block[train[first:last] - start, test[first:last]] = values[first:last]
+            yield start, block, np.full_like(block, np.nan)
+
+
+def write_influence_pairs(
+    path: Path, shape: tuple[int, int], train: np.ndarray, test: np.ndarray, values: np.ndarray
+) -> None:
+    """Write known influences as pairs: every other pair, and every standard error, is missing."""
+    atomic_write(path, lambda handle: np.savez(
+        handle, shape=np.asarray(shape, np.int64), train_index=train.astype(np.int64),
+        test_index=test.astype(np.int64), infl=values.astype(np.float32),
+    ))
 
 
 def _read_npy_header(path: Path, handle) -> tuple[int, int]:

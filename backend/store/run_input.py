@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from compute.datasets import Dataset
-from compute.rundir import ESTIMATES, INFLUENCE, RunDir
+from compute.rundir import ESTIMATES, INFLUENCE, INFLUENCE_PAIRS, INFLUENCE_SE, RunDir
 
 
 class LoadError(ValueError):
@@ -98,14 +98,18 @@ def _check_estimates(run: RunDir, estimates: dict, dataset: Dataset, trials: int
 
 
 def _check_influence_shape(run: RunDir, dataset: Dataset) -> None:
-    infl, infl_se = run.influence()
     shape = (dataset.n_train, dataset.n_test)
-    for name, matrix in ((INFLUENCE, infl), ("influence_se.npy", infl_se)):
-        if matrix.shape != shape:
+    if run.influence_pairs_path.is_file():
+        found = [(INFLUENCE_PAIRS, run.influence_shape(), "import the file again")]
+    else:
+        infl, infl_se = run.influence()
+        advice = "rerun 'longtail estimate' on this run directory"
+        found = [(INFLUENCE, infl.shape, advice), (INFLUENCE_SE, infl_se.shape, advice)]
+    for name, matrix_shape, advice in found:
+        if matrix_shape != shape:
             raise LoadError(
-                f"{run.path / name} has shape {matrix.shape}, but dataset {dataset.name!r} "
-                f"has {shape[0]} train and {shape[1]} test examples; rerun "
-                "'longtail estimate' on this run directory"
+                f"{run.path / name} has shape {matrix_shape}, but dataset {dataset.name!r} "
+                f"has {shape[0]} train and {shape[1]} test examples; {advice}"
             )
 
 

@@ -20,20 +20,17 @@ from compute.imports.estimates import ImportedEstimates
 from compute.rundir import (
     ESTIMATES,
     FORMAT_VERSION,
-    INFLUENCE,
-    INFLUENCE_SE,
     RunDir,
     RunDirError,
     TrialOutcomes,
     atomic_write,
     package_versions,
     shard_ranges,
+    write_influence_pairs,
 )
 
 logger = logging.getLogger(__name__)
 
-# Training rows of the influence matrices written at once.
-BLOCK_ROWS = 1024
 # Trials per shard of an imported trials file.
 SHARD_SIZE = 256
 
@@ -122,8 +119,10 @@ def write_estimates_run(
         "trial_test_accuracy": np.zeros(0),
     }
     atomic_write(run.path / ESTIMATES, lambda handle: np.savez(handle, **arrays))
-    _write_sparse_matrix(run.path / INFLUENCE, (n_train, n_test), imported)
-    _write_sparse_matrix(run.path / INFLUENCE_SE, (n_train, n_test), None)
+    write_influence_pairs(
+        run.influence_pairs_path, (n_train, n_test),
+        imported.train_index, imported.test_index, imported.infl,
+    )
 
     config = {"model": model, "trials": 0, "subset_ratio": subset_ratio}
     manifest = _manifest(spec, dataset, source, imported.format, config, imported.details)
@@ -136,32 +135,6 @@ def write_estimates_run(
     run.write_manifest(manifest)
     logger.info("imported %s estimates from %s into run %s", imported.format, source, run.path)
     return run
-
-
-def _write_sparse_matrix(path: Path, shape, imported: ImportedEstimates | None) -> None:
-    # Written block by block: the dense (n, n') float32 matrix is NaN except at the
-    # imported pairs, and never has to fit in memory.
-    if imported is None:
-        train_index = test_index = np.zeros(0, np.int64)
-        values = np.zeros(0, np.float32)
-    else:
-        order = np.argsort(imported.train_index, kind="stable")
-        train_index = imported.train_index[order]
-        test_index = imported.test_index[order]
-        values = imported.infl[order]
-
-    def write(handle) -> None:
-        np.lib.format.write_array_header_1_0(
-            handle, {"descr": "<f4", "fortran_order": False, "shape": shape}
-        )
-        for start in range(0, shape[0], BLOCK_ROWS):
-            stop = min(start + BLOCK_ROWS, shape[0])
-            block = np.full((stop - start, shape[1]), np.nan, dtype="<f4")
-            first, last = np.searchsorted(train_index, (start, stop))
-            block[train_index[first:last] - start, test_index[first:last]] = values[first:last]
-            handle.write(block.tobytes())
-
-    atomic_write(path, write)
 
 
 def write_trials_run(

@@ -9,7 +9,7 @@ import pytest
 
 from compute.estimators import estimate_memorization, influence_matrix
 from compute.imports import ImportFileError, import_run
-from compute.rundir import RunDir
+from compute.rundir import RunDir, RunDirError
 from tests.imports.conftest import TEST_LABELS, TRAIN_LABELS
 
 
@@ -176,6 +176,39 @@ def test_pairs_file(tmp_path, small_dataset):
     assert infl[0, 1] == np.float32(0.4)
     assert infl[4, 2] == np.float32(0.9)
     assert int((~np.isnan(np.asarray(infl))).sum()) == 3
+
+
+def test_pairs_stored_without_dense_matrices(tmp_path, small_dataset):
+    path = save(
+        tmp_path, tr_idx=np.array([9, 0, 4]), tt_idx=np.array([1, 1, 2]),
+        infl=np.array([0.5, 0.4, 0.9]), mem=np.array([0.7, 0.8, 0.3]),
+    )
+    run, _ = import_run(path, small_dataset, tmp_path / "run")
+
+    assert sorted(item.name for item in run.path.iterdir()) == [
+        "estimates.npz", "influence_pairs.npz", "manifest.json"
+    ]
+    assert run.influence_shape() == (len(TRAIN_LABELS), len(TEST_LABELS))
+    blocks = list(run.iter_influence_rows(block_rows=4))
+    assert [start for start, _, _ in blocks] == [0, 4, 8]
+    infl = np.concatenate([block for _, block, _ in blocks])
+    assert infl[9, 1] == np.float32(0.5)
+    assert infl[0, 1] == np.float32(0.4)
+    assert int((~np.isnan(infl)).sum()) == 3
+    assert all(np.isnan(block_se).all() for _, _, block_se in blocks)
+
+
+def test_pairs_file_out_of_shape_named(tmp_path, small_dataset):
+    path = save(
+        tmp_path, tr_idx=np.array([0]), tt_idx=np.array([1]),
+        infl=np.array([0.4]), mem=np.array([0.8]),
+    )
+    run, _ = import_run(path, small_dataset, tmp_path / "run")
+    np.savez(run.influence_pairs_path, shape=np.array([10, 1]), train_index=np.array([0]),
+             test_index=np.array([1]), infl=np.array([0.4], np.float32))
+
+    with pytest.raises(RunDirError, match=r"influence_pairs.npz is inconsistent: test_index runs from 1 to 1, outside shape \(10, 1\)"):
+        list(run.iter_influence_rows())
 
 
 def test_pairs_file_classes_differ(tmp_path, small_dataset):
