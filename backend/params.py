@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 from fastapi import Depends, Path, Query
 from pydantic import BeforeValidator, Field
 
-from backend.queries.pairs import DEFAULT_INFL_THRESHOLD, DEFAULT_MEM_THRESHOLD
+from backend.deps import RunDep
+from backend.queries.pairs import DEFAULT_MEM_THRESHOLD, default_selection
 from backend.schemas import SelectionThresholds
 
 # Upper bounds keep every value inside the database's 64-bit integers and every page
@@ -25,8 +26,10 @@ LabelPath = Annotated[int, Path(ge=0, le=MAX_INDEX, description="Class label.")]
 MemThreshold = Annotated[float, Query(
     ge=-1.0, le=1.0, description="Lowest memorization of the training example, in [-1, 1]."
 )]
-InflThreshold = Annotated[float, Query(
-    ge=-1.0, le=1.0, description="Lowest influence of the pair, in [-1, 1]."
+InflThreshold = Annotated[float | None, Query(
+    ge=-1.0, le=1.0,
+    description="Lowest influence of the pair, in [-1, 1]; default 0.15, or the run's "
+    "influence floor if that is higher.",
 )]
 LabelFilter = Annotated[int | None, Query(
     ge=0, le=MAX_INDEX, description="Only pairs whose training example has this label."
@@ -64,11 +67,14 @@ Scale = Annotated[int | None, Query(
 
 
 def get_selection(
+    run: RunDep,
     mem_threshold: MemThreshold = DEFAULT_MEM_THRESHOLD,
-    infl_threshold: InflThreshold = DEFAULT_INFL_THRESHOLD,
+    infl_threshold: InflThreshold = None,
     label: LabelFilter = None,
     same_class: SameClass = True,
 ) -> SelectionThresholds:
+    if infl_threshold is None:
+        infl_threshold = default_selection(run).infl_threshold
     return SelectionThresholds(
         mem_threshold=mem_threshold, infl_threshold=infl_threshold,
         label=label, same_class=same_class,

@@ -28,10 +28,19 @@ from backend.store.models import Influence, Run
 # The thresholds of Feldman & Zhang (2020) for their high-influence pairs.
 DEFAULT_MEM_THRESHOLD = 0.25
 DEFAULT_INFL_THRESHOLD = 0.15
-DEFAULT_SELECTION = SelectionThresholds(
-    mem_threshold=DEFAULT_MEM_THRESHOLD, infl_threshold=DEFAULT_INFL_THRESHOLD
-)
 HISTOGRAM_BINS = 20
+
+
+def default_selection(run: Run) -> SelectionThresholds:
+    """Return the run's default selection: Feldman & Zhang's thresholds, raised to its floor.
+
+    A run loaded with a floor above 0.15 stores no pair between 0.15 and its floor,
+    so its default selection starts at the floor.
+    """
+    return SelectionThresholds(
+        mem_threshold=DEFAULT_MEM_THRESHOLD,
+        infl_threshold=max(DEFAULT_INFL_THRESHOLD, run.influence_floor),
+    )
 
 
 def check_selection(run: Run, selection: SelectionThresholds) -> None:
@@ -39,9 +48,6 @@ def check_selection(run: Run, selection: SelectionThresholds) -> None:
 
     A run keeps only the influences at or above its floor (and each example's
     largest ones), so a lower threshold would count too few pairs.
-    NOTE: a run loaded with a floor above the default infl_threshold (0.15)
-    rejects the pairs page's default view, and the run page's summary of that
-    view counts too few pairs.
     """
     if selection.label is not None:
         check_label(run, selection.label, status=422)
@@ -175,10 +181,11 @@ def read_pair(session: Session, run: Run, train_index: int, test_index: int) -> 
             {"train_index": train_index, "test_index": test_index},
         )
 
+    default = default_selection(run)
     selected = (
         row.train_mem is not None
-        and row.train_mem >= DEFAULT_MEM_THRESHOLD
-        and row.infl >= DEFAULT_INFL_THRESHOLD
+        and row.train_mem >= default.mem_threshold
+        and row.infl >= default.infl_threshold
         and row.train_label == row.test_label
     )
     return PairDetailPublic(
@@ -188,7 +195,7 @@ def read_pair(session: Session, run: Run, train_index: int, test_index: int) -> 
         infl=row.infl,
         infl_se=row.infl_se,
         selected_by_default=selected,
-        default_selection=DEFAULT_SELECTION,
+        default_selection=default,
     )
 
 

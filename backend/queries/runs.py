@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from backend.queries.histogram import assemble, bin_expression
-from backend.queries.pairs import DEFAULT_SELECTION, summarize_selection
+from backend.queries.pairs import default_selection, summarize_selection
 from backend.schemas import (
     ClassHistogramPublic,
     ClassPublic,
@@ -94,6 +94,6 @@ def read_run_overview(session: Session, run: Run) -> RunOverviewPublic:
             [(number, count) for _, number, count in rows], MEM_LOW, MEM_HIGH, MEM_BINS
         ),
         class_histograms=class_histograms,
-        default_selection=DEFAULT_SELECTION,
-        default_summary=summarize_selection(session, run, DEFAULT_SELECTION),
+        default_selection=default_selection(run),
+        default_summary=summarize_selection(session, run, default_selection(run)),
     )

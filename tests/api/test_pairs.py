@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import httpx
 import numpy as np
 import pytest
 
+from backend.store.database import open_database
+from backend.store.load import load_run
 from compute.rundir import RunDir
+from tests.explorer_fixtures import serve_in_thread
 
 
 @pytest.fixture(scope="module")
@@ -121,3 +125,29 @@ def test_pairs_page_carries_state(client, run_name):
     assert 'id="mem-threshold" name="mem_threshold" min="-1" max="1" step="0.01"\n' \
            '             value="0.4"' in response.text
     assert '<option value="3" selected>' in response.text
+
+
+@pytest.fixture(scope="module")
+def high_floor_server(digits_run, tmp_path_factory):
+    """A server on a SQLite database whose digits run keeps influences from 0.3 up."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('floor') / 'floor.db'}"
+    engine = open_database(url)
+    try:
+        load_run(engine, digits_run, name="high-floor", influence_floor=0.3)
+    finally:
+        engine.dispose()
+    with serve_in_thread(url) as server:
+        yield server
+
+
+def test_default_selection_starts_at_high_floor(high_floor_server, matrices):
+    with httpx.Client(base_url=high_floor_server, timeout=30) as http:
+        pairs = http.get("/api/runs/high-floor/pairs", params={"limit": 0})
+        overview = http.get("/api/runs/high-floor").json()
+        page = http.get("/runs/high-floor/pairs")
+
+    assert pairs.status_code == 200
+    assert pairs.json()["summary"] == expected_summary(matrices, 0.25, 0.3)
+    assert overview["default_selection"]["infl_threshold"] == 0.3
+    assert overview["default_summary"] == pairs.json()["summary"]
+    assert page.status_code == 200
