@@ -10,8 +10,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import Connection, Engine, delete, insert, select
+from sqlalchemy import Connection, Engine, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from backend.store.bulk import chunks, insert_arrays, insert_rows, python_values
 from backend.store.database import describe_url
@@ -126,6 +127,33 @@ def _load_in_transaction(engine, source, name, replace, influence_floor, top_k, 
             connection, run_id, source, influence_floor, top_k, progress
         )
     return run_id, examples, influences
+
+
+def stored_runs(engine: Engine) -> list[Run]:
+    """Return every stored run, ordered by name, detached from the database."""
+    with Session(engine, expire_on_commit=False) as session:
+        return list(session.scalars(select(Run).order_by(Run.name)))
+
+
+def delete_stored_run(engine: Engine, name: str) -> int:
+    """Delete the run called `name` in one transaction; return how many examples it had.
+
+    Raises LoadError, naming the stored runs, if there is none of that name.
+    """
+    with engine.begin() as connection:
+        run_id = connection.scalar(select(Run.id).where(Run.name == name))
+        if run_id is None:
+            names = connection.scalars(select(Run.name).order_by(Run.name)).all()
+            raise LoadError(
+                f"run {name!r} not found in {describe_url(engine.url)}; stored runs: "
+                f"{', '.join(names) or 'none'} ('longtail db runs' lists them)"
+            )
+        examples = connection.scalar(
+            select(func.count()).select_from(Example).where(Example.run_id == run_id)
+        )
+        delete_run(connection, run_id)
+    logger.info("deleted run %r (id %d) from %s", name, run_id, describe_url(engine.url))
+    return int(examples or 0)
 
 
 def delete_run(connection: Connection, run_id: int) -> None:
@@ -295,5 +323,5 @@ def _insert_influences(connection, run_id, source, floor, top_k, progress) -> in
 
 __all__ = [
     "DEFAULT_INFLUENCE_FLOOR", "DEFAULT_TOP_K", "LoadError", "LoadSummary",
-    "RunExistsError", "delete_run", "load_run",
+    "RunExistsError", "delete_run", "delete_stored_run", "load_run", "stored_runs",
 ]

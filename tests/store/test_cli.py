@@ -30,6 +30,34 @@ def test_load_command_second_load_and_replace(database_url, synthetic_run):
     assert sum(state["influences"].values()) <= 2 * (1500 + 400)
 
 
+def test_db_runs_and_delete(database_url, synthetic_run):
+    empty = run_longtail("db", "runs", "--db", database_url)
+    run_longtail("load", str(synthetic_run), "--db", database_url, "--name", "first")
+    run_longtail("load", str(synthetic_run), "--db", database_url, "--name", "second")
+    listed = run_longtail("db", "runs", "--db", database_url)
+    before_delete = database_state(database_url)
+    unknown = run_longtail("db", "delete", "third", "--db", database_url, check=False)
+    unchanged = database_state(database_url)
+    deleted = run_longtail("db", "delete", "first", "--db", database_url)
+
+    assert "no runs in" in empty.stdout
+    lines = listed.stdout.splitlines()
+    assert lines[0].split() == [
+        "name", "dataset", "model", "trials", "train", "test", "floor", "loaded", "(UTC)"
+    ]
+    assert [line.split()[0] for line in lines[1:]] == ["first", "second"]
+    assert unknown.returncode == 2
+    assert "run 'third' not found" in unknown.stderr
+    assert "stored runs: first, second" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+    assert unchanged == before_delete
+    assert "deleted run 'first' (1900 examples)" in deleted.stdout
+    state = database_state(database_url)
+    assert state["runs"] == ["second"]
+    assert len(state["examples"]) == 1
+    assert len(state["influences"]) == 1
+
+
 def test_load_command_invalid_top_k(tmp_path, synthetic_run):
     url = f"sqlite:///{tmp_path / 'longtail.db'}"
     result = run_longtail("load", str(synthetic_run), "--db", url, "--top-k", "-1", check=False)
