@@ -41,7 +41,11 @@ Limit = Annotated[int, Query(ge=0, le=MAX_LIMIT, description="Number of items to
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip first.")]
 
 Order = Annotated[Literal["desc", "asc"], Query(
-    description="desc: highest mem first; asc: lowest mem first."
+    description="desc: highest first; asc: lowest first."
+)]
+GallerySort = Annotated[Literal["mem", "consistency"], Query(
+    description="The estimate to sort by: mem, or the consistency score, which imported "
+    "scores may have without mem. A mem range applies in either case."
 )]
 
 

@@ -109,14 +109,19 @@ class GalleryPublic(BaseModel):
     run: str
     label: int
     class_name: str
+    sort: str = Field(description="The estimate the examples are sorted by: mem or consistency.")
     order: str
     mem_min: float | None
     mem_max: float | None
     page: int
     per_page: int
-    total: int = Field(description="Examples of the class whose mem lies in the filter range.")
+    total: int = Field(
+        description="Examples of the class with the sort estimate and mem in the filter range."
+    )
     pages: int
-    missing: int = Field(description="Examples of the class without a mem estimate, not shown.")
+    missing: int = Field(
+        description="Examples of the class without the sort estimate, not shown."
+    )
     examples: list[ExamplePublic]
 
 

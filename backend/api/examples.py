@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from backend.deps import RunDep, SessionDep
 from backend.params import (
     MAX_LIMIT,
+    GallerySort,
     LabelPath,
     MemMax,
     MemMin,
@@ -70,6 +71,7 @@ def read_class_gallery(
     mem_max: MemMax = None,
     page: Page = 1,
     per_page: PerPage = 60,
+    sort: GallerySort = "mem",
 ) -> GalleryPublic:
-    """List one page of a class's training examples sorted by mem, within a mem range."""
-    return read_gallery(session, run, label, order, mem_min, mem_max, page, per_page)
+    """List one page of a class's training examples sorted by mem or consistency score."""
+    return read_gallery(session, run, label, order, mem_min, mem_max, page, per_page, sort)

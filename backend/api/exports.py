@@ -11,8 +11,8 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
 from backend.deps import RunDep, SessionDep
-from backend.params import LabelPath, MemMax, MemMin, Order, SelectionDep
-from backend.queries.gallery import gallery_filters, read_gallery
+from backend.params import GallerySort, LabelPath, MemMax, MemMin, Order, SelectionDep
+from backend.queries.gallery import gallery_filters, gallery_order, read_gallery
 from backend.queries.pairs import check_selection, selection_filters
 from backend.store.models import Example, Influence
 
@@ -59,15 +59,15 @@ def export_gallery(
     order: Order = "desc",
     mem_min: MemMin = None,
     mem_max: MemMax = None,
+    sort: GallerySort = "mem",
 ) -> StreamingResponse:
     """Export every training example of a gallery (all pages) as CSV."""
     # Validates label and range with the gallery's own rules before streaming starts.
-    read_gallery(session, run, label, order, mem_min, mem_max, page=1, per_page=1)
-    mem_order = Example.mem.desc() if order == "desc" else Example.mem.asc()
+    read_gallery(session, run, label, order, mem_min, mem_max, page=1, per_page=1, sort=sort)
     rows = session.execute(
         select(*(getattr(Example, column) for column in GALLERY_COLUMNS))
-        .where(*gallery_filters(run, label, mem_min, mem_max))
-        .order_by(mem_order, Example.index)
+        .where(*gallery_filters(run, label, mem_min, mem_max, sort))
+        .order_by(*gallery_order(sort, order))
         .execution_options(yield_per=CHUNK_ROWS)
     )
     return _csv_response(f"{run.name}-class-{label}.csv", GALLERY_COLUMNS, rows)

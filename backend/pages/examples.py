@@ -7,7 +7,17 @@ from fastapi import APIRouter, Request
 from backend import urls
 from backend.deps import RunDep, SessionDep
 from backend.pages.rendering import render
-from backend.params import LabelPath, MemMax, MemMin, Order, Page, PerPage, TestIndex, TrainIndex
+from backend.params import (
+    GallerySort,
+    LabelPath,
+    MemMax,
+    MemMin,
+    Order,
+    Page,
+    PerPage,
+    TestIndex,
+    TrainIndex,
+)
 from backend.queries.examples import read_influences
 from backend.queries.gallery import read_gallery
 
@@ -28,16 +38,18 @@ def gallery_page(
     mem_max: MemMax = None,
     page: Page = 1,
     per_page: PerPage = 60,
+    sort: GallerySort = "mem",
 ):
-    gallery = read_gallery(session, run, label, order, mem_min, mem_max, page, per_page)
-    state = {"order": order, "mem_min": mem_min, "mem_max": mem_max, "per_page": per_page}
+    gallery = read_gallery(session, run, label, order, mem_min, mem_max, page, per_page, sort)
+    state = {"sort": sort, "order": order, "mem_min": mem_min, "mem_max": mem_max,
+             "per_page": per_page}
     base = f"{urls.run_page(run.name)}/classes/{label}"
     return render(
         request, "gallery.html", gallery,
         urls.with_query(f"/api{base}/examples", page=page, **state),
         run=run,
         page_url=lambda number: urls.with_query(base, page=number, **state),
-        csv_url=urls.with_query(f"/api{base}/examples.csv", order=order,
+        csv_url=urls.with_query(f"/api{base}/examples.csv", sort=sort, order=order,
                                 mem_min=mem_min, mem_max=mem_max),
         base_url=base,
     )

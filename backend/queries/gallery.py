@@ -1,4 +1,4 @@
-"""The memorization gallery: training examples of one class, sorted by mem, paginated."""
+"""The gallery: training examples of one class, sorted by mem or consistency score, paginated."""
 
 from __future__ import annotations
 
@@ -11,14 +11,24 @@ from backend.schemas import GalleryPublic
 from backend.store.models import Example, Run
 
 ORDERS = ("desc", "asc")
+# The estimates a gallery can sort by. Imported consistency scores come without mem.
+SORT_KEYS = {"mem": Example.mem, "consistency": Example.consistency}
 
 
-def gallery_filters(run: Run, label: int, mem_min: float | None, mem_max: float | None) -> list:
+def gallery_order(sort: str, order: str) -> tuple:
+    """Return the ORDER BY of a gallery: its estimate in `order`, then the example index."""
+    key = SORT_KEYS[sort]
+    return (key.desc() if order == "desc" else key.asc()), Example.index
+
+
+def gallery_filters(
+    run: Run, label: int, mem_min: float | None, mem_max: float | None, sort: str = "mem"
+) -> list:
     filters = [
         Example.run_id == run.id,
         Example.split == "train",
         Example.label == label,
-        Example.mem.is_not(None),
+        SORT_KEYS[sort].is_not(None),
     ]
     if mem_min is not None:
         filters.append(Example.mem >= mem_min)
@@ -36,8 +46,13 @@ def read_gallery(
     mem_max: float | None = None,
     page: int = 1,
     per_page: int = 60,
+    sort: str = "mem",
 ) -> GalleryPublic:
-    """Return one page of a class's training examples with mem in [mem_min, mem_max]."""
+    """Return one page of a class's training examples with mem in [mem_min, mem_max].
+
+    They are sorted by `sort`, mem or consistency, and those without it are counted
+    as missing.
+    """
     class_name = check_label(run, label)
     if mem_min is not None and mem_max is not None and mem_min > mem_max:
         raise ApiError(
@@ -46,12 +61,12 @@ def read_gallery(
             {"mem_min": mem_min, "mem_max": mem_max},
         )
 
-    filters = gallery_filters(run, label, mem_min, mem_max)
+    filters = gallery_filters(run, label, mem_min, mem_max, sort)
     total = session.scalar(select(func.count()).select_from(Example).where(*filters)) or 0
     missing = session.scalar(
         select(func.count()).select_from(Example).where(
             Example.run_id == run.id, Example.split == "train", Example.label == label,
-            Example.mem.is_(None),
+            SORT_KEYS[sort].is_(None),
         )
     ) or 0
 
@@ -60,15 +75,14 @@ def read_gallery(
         raise ApiError(
             422,
             f"page {page} is past the last page, {pages}, of the {total} examples of class "
-            f"{class_name!r} in this mem range; pass a page from 1 to {pages}",
+            f"{class_name!r} in this range; pass a page from 1 to {pages}",
             {"page": page, "pages": pages},
         )
 
-    mem_order = Example.mem.desc() if order == "desc" else Example.mem.asc()
     rows = session.execute(
         select(*EXAMPLE_COLUMNS)
         .where(*filters)
-        .order_by(mem_order, Example.index)
+        .order_by(*gallery_order(sort, order))
         .limit(per_page)
         .offset((page - 1) * per_page)
     ).all()
@@ -77,6 +91,7 @@ def read_gallery(
         run=run.name,
         label=label,
         class_name=class_name,
+        sort=sort,
         order=order,
         mem_min=mem_min,
         mem_max=mem_max,

@@ -146,6 +146,33 @@ def test_gallery_sorted_lowest_first(client, run_name):
     assert mems == sorted(mems)
 
 
+def test_gallery_sorted_by_consistency(client, run_name, estimates):
+    params = {"sort": "consistency", "order": "asc", "per_page": 500}
+    body = client.get(f"/api/runs/{run_name}/classes/3/examples", params=params).json()
+    csv_text = client.get(
+        f"/api/runs/{run_name}/classes/3/examples.csv", params={"sort": "consistency", "order": "asc"}
+    ).text
+    page = client.get(f"/runs/{run_name}/classes/3", params=params).text
+
+    scores = [example["consistency"] for example in body["examples"]]
+    in_class = estimates["consistency"][estimates["train_labels"] == 3]
+    assert body["sort"] == "consistency"
+    assert scores == sorted(scores)
+    assert scores[0] == pytest.approx(float(np.nanmin(in_class)))
+    assert body["total"] == int((~np.isnan(in_class)).sum())
+    assert body["missing"] == int(np.isnan(in_class).sum())
+    rows = csv_text.splitlines()[1:]
+    assert [int(row.split(",")[0]) for row in rows] == [e["index"] for e in body["examples"]]
+    assert '<option value="consistency" selected>' in page
+
+
+def test_gallery_unknown_sort_rejected(client, run_name):
+    response = client.get(f"/api/runs/{run_name}/classes/3/examples", params={"sort": "infl"})
+
+    assert response.status_code == 422
+    assert "infl" in response.text
+
+
 def test_gallery_range_filter_and_pages(client, run_name, estimates):
     params = {"mem_min": 0.1, "mem_max": 0.9, "per_page": 3}
     first = client.get(f"/api/runs/{run_name}/classes/3/examples", params=params).json()

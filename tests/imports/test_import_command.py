@@ -148,11 +148,21 @@ def test_imported_scores_counted_on_run_page(tmp_path, small_dataset, database_u
     )
     with serve_in_thread(database_url) as base:
         page = httpx.get(f"{base}/runs/scores").text
+        by_mem = httpx.get(f"{base}/runs/scores/classes/1").text
+        gallery = httpx.get(
+            f"{base}/api/runs/scores/classes/1/examples", params={"sort": "consistency"}
+        ).json()
 
     assert code == 0
     for label in range(3):
         count = int((TRAIN_LABELS == label).sum())
         assert f"{count} train, {count} without mem" in page
+        assert f"/runs/scores/classes/{label}?sort=consistency" in page
+    assert "Sort by consistency score</a> to see them" in by_mem
+    assert gallery["total"] == int((TRAIN_LABELS == 1).sum())
+    assert gallery["missing"] == 0
+    scores = [example["consistency"] for example in gallery["examples"]]
+    assert scores == sorted(scores, reverse=True)
 
 
 def test_imported_pairs_have_no_standard_error(tmp_path, small_dataset, database_url, capsys):
