@@ -17,9 +17,10 @@ from backend.cli.load_command import (
     quiet_alembic,
 )
 from backend.store.database import describe_url, open_database
-from backend.store.load import RunExistsError
+from backend.store.load import RunExistsError, check_influence_floor, check_run_name, check_top_k
 from backend.store.models import Run
-from compute.imports import DEFAULT_SUBSET_RATIO, EXTERNAL_MODEL, import_run
+from compute.imports import DEFAULT_SUBSET_RATIO, EXTERNAL_MODEL, ImportFileError, import_run
+from compute.rundir import RunDir, RunDirError
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +58,12 @@ def default_out(name: str) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     spec = dataset_spec(args)
+    # Every check of the command line runs before the import writes anything.
+    check_run_name(args.name)
+    check_influence_floor(args.influence_floor)
+    check_top_k(args.top_k)
     out = Path(args.out) if args.out is not None else default_out(args.name)
+    _check_out_free(out, args)
     if not args.replace:
         _check_name_free(args.db, args.name)
 
@@ -70,6 +76,29 @@ def run(args: argparse.Namespace) -> int:
         influence_floor=args.influence_floor, top_k=args.top_k,
     )
     return 0
+
+
+def _check_out_free(out: Path, args: argparse.Namespace) -> None:
+    """Raise ImportFileError if `out` exists and is not an empty folder, with what to do."""
+    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
+        return
+    try:
+        manifest = RunDir(out).read_manifest() if out.is_dir() else {}
+    except (RunDirError, OSError, ValueError):
+        manifest = {}
+    if manifest.get("complete"):
+        command = f"longtail load {out} --db {args.db} --name {args.name}"
+        advice = (
+            f"it contains a finished run, which '{command}"
+            f"{' --replace' if args.replace else ''}' stores without importing again; "
+            "or pass a new --out directory"
+        )
+    elif "imported" in manifest:
+        advice = ("it contains an unfinished import, as an interrupted import leaves it; "
+                  "delete the folder and run the command again, or pass a new --out directory")
+    else:
+        advice = "an import writes a new or empty folder, so pass a new --out directory"
+    raise ImportFileError(f"{out} already exists and is not an empty folder; {advice}")
 
 
 def _check_name_free(url: str, name: str) -> None:

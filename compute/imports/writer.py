@@ -57,18 +57,20 @@ def new_run(out: str | Path) -> RunDir:
 def _existing_run_advice(path: Path) -> str:
     """Return what to do about a folder that an import would write into."""
     try:
-        complete = bool(RunDir(path).read_manifest().get("complete"))
+        manifest = RunDir(path).read_manifest()
     except (RunDirError, OSError, ValueError):
-        complete = False
-    if complete:
+        manifest = {}
+    if manifest.get("complete"):
         return (
             "it contains a finished run, which 'longtail load' stores without importing "
             f"again (longtail load {path} --db URL --name NAME); or pass a new --out directory"
         )
-    return (
-        "it contains no finished run, as an interrupted import leaves it; delete the "
-        "folder and run the command again, or pass a new --out directory"
-    )
+    if "imported" in manifest:
+        return (
+            "it contains an unfinished import, as an interrupted import leaves it; delete the "
+            "folder and run the command again, or pass a new --out directory"
+        )
+    return "an import writes a new or empty folder, so pass a new --out directory"
 
 
 def _manifest(spec, dataset, source: Path, file_format, config, details) -> dict:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import httpx
 import numpy as np
+import pytest
 from sqlalchemy import select
 
 from backend.cli import main
@@ -112,6 +113,42 @@ def test_import_name_taken_before_writing(tmp_path, small_dataset, database_url,
     assert "error: run 'scores' is already in" in err
     assert "pass --replace to import it again, or another --name" in err
     assert not (tmp_path / "second").exists()
+
+
+@pytest.mark.parametrize("name", ["a/b", "..", " spaced"])
+def test_import_invalid_name_writes_nothing(
+    tmp_path, small_dataset, database_url, capsys, monkeypatch, name
+):
+    path = tmp_path / "scores.npz"
+    np.savez(path, labels=TRAIN_LABELS, scores=np.full(10, 0.5))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    code, _, err = longtail(
+        capsys, "import", str(path), "--dataset", small_dataset, "--name", name,
+        "--db", database_url,
+    )
+
+    assert code == 2
+    assert f"invalid run name {name!r}" in err
+    assert list(work.iterdir()) == []
+
+
+def test_import_into_finished_run_names_its_load(
+    tmp_path, small_dataset, database_url, capsys
+):
+    path = tmp_path / "scores.npz"
+    np.savez(path, labels=TRAIN_LABELS, scores=np.full(10, 0.5))
+    out = tmp_path / "run"
+    longtail(capsys, "import", str(path), "--dataset", small_dataset, "--name", "scores",
+             "--db", database_url, "--out", str(out))
+    code, _, err = longtail(
+        capsys, "import", str(path), "--dataset", small_dataset, "--name", "scores",
+        "--db", database_url, "--out", str(out), "--replace",
+    )
+
+    assert code == 2
+    assert f"longtail load {out} --db {database_url} --name scores --replace" in err
 
 
 def test_import_layout_flag_in_spec(tmp_path, database_url, capsys):

@@ -364,9 +364,8 @@ def test_existing_out_rejected(tmp_path, small_dataset):
     with pytest.raises(ImportFileError) as caught:
         import_run(path, small_dataset, tmp_path / "run")
     assert str(caught.value) == (
-        f"{tmp_path / 'run'} already exists and is not an empty folder; it contains no "
-        "finished run, as an interrupted import leaves it; delete the folder and run the "
-        "command again, or pass a new --out directory"
+        f"{tmp_path / 'run'} already exists and is not an empty folder; an import writes "
+        "a new or empty folder, so pass a new --out directory"
     )
 
 
