@@ -333,7 +333,8 @@ def run_trials(
 
     seconds = time.perf_counter() - started
     rate = trained / seconds if seconds > 0 else math.nan
-    logger.info("trained %d models in %.1f s (%.2f models/s)", trained, seconds, rate)
+    if trained:
+        logger.info("trained %d models in %.1f s (%.2f models/s)", trained, seconds, rate)
     return {
         "device": str(device),
         "workers": workers,

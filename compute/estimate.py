@@ -111,9 +111,28 @@ def estimate(
     execution: Execution = Execution(),
     progress: Callable[[int, int], None] | None = None,
 ) -> RunDir:
-    """Run (or resume) every trial of a run, then write its estimates."""
+    """Run (or resume) every trial of a run, then write its estimates.
+
+    A complete run whose config is unchanged keeps the estimates it has.
+    """
     run = RunDir(out)
-    stats = run_trials(config, dataset, run, execution, progress)
+    with run.lock():
+        stats = run_trials(config, dataset, run, execution, progress)
+        if stats["trained"] == 0 and _estimates_current(run):
+            logger.info("run %s is complete and its estimates are current", run.path)
+            return run
+        return _finish(run, stats)
+
+
+def _estimates_current(run: RunDir) -> bool:
+    """Return whether the run is complete and its estimate files are all in place."""
+    if not run.read_manifest().get("complete"):
+        return False
+    return all((run.path / name).is_file() for name in (ESTIMATES, INFLUENCE, INFLUENCE_SE))
+
+
+def _finish(run: RunDir, stats: dict) -> RunDir:
+    """Write the run's estimates and mark it complete."""
     summary = write_estimates(run)
 
     manifest = run.read_manifest()

@@ -28,6 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+
 from compute.config import TrialConfig
 from compute.datasets import Dataset, load_dataset
 
@@ -39,6 +44,8 @@ SHARD_DIR = "shards"
 ESTIMATES = "estimates.npz"
 INFLUENCE = "influence.npy"
 INFLUENCE_SE = "influence_se.npy"
+# Held by the process that trains or estimates the run (see RunDir.lock).
+LOCK = ".lock"
 # Known influences of an imported run as pairs, in place of the two dense matrices.
 INFLUENCE_PAIRS = "influence_pairs.npz"
 
@@ -163,36 +170,22 @@ class RunDir:
         described = dataset.describe()
         if self.exists():
             manifest = self.read_manifest()
+            self._check_same_experiment(manifest, config, described)
             stored_trials = int(manifest["config"].get("trials", 0))
-            differences = [
-                f"{key}: stored {manifest['config'].get(key)!r}, requested {value!r}"
-                + (" (a run can gain trials, not lose them)" if key == "trials" else "")
-                for key, value in config.to_dict().items()
-                if manifest["config"].get(key) != value
-                # More trials extend the run (below): each trial's outcome depends only
-                # on the seed and its number, not on how many trials there are.
-                and not (key == "trials" and value > stored_trials)
-            ]
-            if manifest["dataset"]["fingerprint"] != described["fingerprint"]:
-                differences.append(
-                    f"dataset fingerprint: stored {manifest['dataset']['fingerprint'][:12]}, "
-                    f"requested {described['fingerprint'][:12]}"
-                )
-            if differences:
-                raise RunDirError(
-                    f"{self.path} contains a run with another config or dataset "
-                    f"({'; '.join(differences)}); pass a new --out directory, or delete "
-                    "this one to start over"
-                )
-            if config.trials > stored_trials:
-                logger.info("run %s: extending from %d to %d trials",
+            if config.trials != stored_trials:
+                logger.info("run %s: changing from %d to %d trials",
                             self.path, stored_trials, config.trials)
                 manifest["config"]["trials"] = config.trials
                 manifest["complete"] = False
-                manifest.setdefault("extended", []).append({
+                manifest.setdefault("trial_changes", []).append({
                     "from_trials": stored_trials, "to_trials": config.trials,
                     "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 })
+            if manifest["config"].get("dataset") != config.dataset:
+                # The same data under another spelling, such as another relative path.
+                logger.info("run %s: dataset %s is now read from %s",
+                            self.path, manifest["config"].get("dataset"), config.dataset)
+                manifest["config"]["dataset"] = config.dataset
             manifest["execution"] = execution
             self.write_manifest(manifest)
             return manifest
@@ -212,6 +205,88 @@ class RunDir:
         self.path.mkdir(parents=True, exist_ok=True)
         self.write_manifest(manifest)
         return manifest
+
+    def _check_same_experiment(self, manifest: dict, config: TrialConfig, described: dict) -> None:
+        """Raise RunDirError unless `config` and the dataset continue the stored run.
+
+        The trial count may grow: each trial's outcome depends only on the seed and
+        its number. It may also shrink, after an interrupted extension, but not below
+        the trials of the run's last estimates. The dataset is the same if its
+        fingerprint is, however its spec is spelled.
+        """
+        stored = manifest["config"]
+        estimated = int(manifest.get("summary", {}).get("trials", 0))
+        differences = [
+            f"{key}: stored {stored.get(key)!r}, requested {value!r}"
+            for key, value in config.to_dict().items()
+            if stored.get(key) != value and key not in ("trials", "dataset")
+        ]
+        if config.trials < estimated:
+            differences.append(
+                f"trials: the run's estimates come from {estimated}, requested "
+                f"{config.trials} (a run can gain trials, not lose them)"
+            )
+        if manifest["dataset"]["fingerprint"] != described["fingerprint"]:
+            differences.append(
+                f"dataset: stored {stored.get('dataset')!r} with fingerprint "
+                f"{manifest['dataset']['fingerprint'][:12]}, requested {config.dataset!r} "
+                f"with fingerprint {described['fingerprint'][:12]}"
+            )
+        if differences:
+            raise RunDirError(
+                f"{self.path} contains a run with another config or dataset "
+                f"({'; '.join(differences)}); pass a new --out directory, or delete "
+                "this one to start over"
+            )
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the run's lock file in the block; raise RunDirError if another process holds it.
+
+        Two commands on one run directory would train the same trials twice, and one
+        that changed the trial count would leave the other reading a run that no
+        longer matches its own count.
+        """
+        if fcntl is None:  # not POSIX: run without the lock
+            yield
+            return
+        if self.path.exists() and not self.path.is_dir():
+            raise RunDirError(
+                f"{self.path} is a file, not a run directory; pass a directory path to --out"
+            )
+        created = not self.path.exists()
+        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            with self._locked():
+                yield
+        finally:
+            # A command that failed before writing anything leaves no directory behind.
+            if created and [item.name for item in self.path.iterdir()] == [LOCK]:
+                (self.path / LOCK).unlink()
+                self.path.rmdir()
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        with open(self.path / LOCK, "a+", encoding="ascii") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "unknown"
+                raise RunDirError(
+                    f"run {self.path} is in use by another process (pid {holder}); wait "
+                    "for it to finish or stop it, then run the command again"
+                ) from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+            try:
+                yield
+            finally:
+                handle.seek(0)
+                handle.truncate()
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     @property
     def config(self) -> TrialConfig:
@@ -277,7 +352,7 @@ class RunDir:
             raise RunDirError(f"shard {path} is unreadable: {error}") from error
 
     def finished_shards(self) -> set[int]:
-        """Return the numbers of shards whose files exist and hold all of their trials.
+        """Return the numbers of shards whose files exist and contain exactly their trials.
 
         A run extended to more trials keeps its last shard if that shard was full.
         A shorter last shard (2,000 trials end 16 trials into shard 62 of 32) contains
@@ -294,12 +369,15 @@ class RunDir:
             if not stem.isdigit():
                 continue
             number = int(stem)
-            if config is None or not self._shard_is_short(number, config):
+            if config is None or not self._shard_mismatched(number, config):
                 numbers.add(number)
         return numbers
 
-    def _shard_is_short(self, number: int, config: dict) -> bool:
-        """Return whether a readable shard contains fewer trials than its range in the run."""
+    def _shard_mismatched(self, number: int, config: dict) -> bool:
+        """Return whether a readable shard contains other than its range's trial count.
+
+        A shard written for a larger count that was given up contains more.
+        """
         size = int(config["shard_size"])
         expected = min(size, int(config["trials"]) - number * size)
         try:
@@ -309,7 +387,7 @@ class RunDir:
             # An unreadable shard counts as finished, so that reading the trials
             # reports it by name instead of the engine overwriting it.
             return False
-        return stored < expected
+        return stored != expected
 
     def read_trials(self) -> TrialOutcomes:
         """Read every shard and check that together they hold trials 0..t-1 once each."""
@@ -360,7 +438,16 @@ class RunDir:
     # Estimates.
 
     def read_estimates(self) -> dict[str, np.ndarray]:
-        """Return every array of estimates.npz (see docs/run-format.md for the keys)."""
+        """Return every array of estimates.npz (see docs/run-format.md for the keys).
+
+        Raises RunDirError while the run is not complete, when the file on disk may
+        be from before a change of the trial count.
+        """
+        if self.exists() and not self.read_manifest().get("complete"):
+            raise RunDirError(
+                f"run {self.path} is not complete, so its estimates are missing or from "
+                "before its last change; rerun its estimate command to finish it"
+            )
         path = self.path / ESTIMATES
         if not path.is_file():
             raise RunDirError(

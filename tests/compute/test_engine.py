@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import signal
 import subprocess
 import sys
@@ -121,7 +123,7 @@ def test_more_trials_extend_finished_run(digits, tmp_path):
     manifest = extended.read_manifest()
     assert manifest["config"]["trials"] == SMALL.trials
     assert manifest["complete"] is True
-    assert [(step["from_trials"], step["to_trials"]) for step in manifest["extended"]] == [
+    assert [(step["from_trials"], step["to_trials"]) for step in manifest["trial_changes"]] == [
         (22, 24)
     ]
 
@@ -129,8 +131,60 @@ def test_more_trials_extend_finished_run(digits, tmp_path):
 def test_fewer_trials_rejected(digits, tmp_path):
     estimate(SMALL, digits, tmp_path / "run", Execution(workers=1))
     fewer = TrialConfig(**{**SMALL.to_dict(), "trials": 20, "hidden": (32,)})
-    with pytest.raises(RunDirError, match=r"trials: stored 24, requested 20 \(a run can gain"):
+    with pytest.raises(
+        RunDirError, match=r"trials: the run's estimates come from 24, requested 20 \(a run can gain"
+    ):
         estimate(fewer, digits, tmp_path / "run", Execution(workers=1))
+
+
+def test_interrupted_extension_can_shrink_back(digits, tmp_path):
+    # A larger count given up part way: its stored shards stay on disk, and the
+    # run may return to any count from its last estimates' 16 trials up.
+    fewer = TrialConfig(**{**SMALL.to_dict(), "trials": 16, "hidden": (32,)})
+    run = estimate(fewer, digits, tmp_path / "run", Execution(workers=1))
+    bigger = TrialConfig(**{**SMALL.to_dict(), "trials": 40, "hidden": (32,)})
+    run.start(bigger, digits, execution={})
+    with pytest.raises(RunDirError, match="is not complete, so its estimates are missing"):
+        run.read_estimates()
+    # Shard 5 as the larger count left it: trials 20..23, where 22 trials end at 21.
+    # Its placeholder outcomes would show in the estimates if it were kept.
+    run.write_shard(5, np.arange(20, 24), *(np.zeros((4, n), bool) for n in (
+        digits.n_train, digits.n_train, digits.n_test)))
+    target = TrialConfig(**{**SMALL.to_dict(), "trials": 22, "hidden": (32,)})
+
+    shrunk = estimate(target, digits, tmp_path / "run", Execution(workers=1))
+    reference = estimate(target, digits, tmp_path / "reference", Execution(workers=1))
+
+    assert_same_estimates(estimates_of(reference), estimates_of(shrunk))
+    assert [(step["from_trials"], step["to_trials"])
+            for step in shrunk.read_manifest()["trial_changes"]] == [(16, 40), (40, 22)]
+
+
+def test_dataset_spec_spelled_otherwise_accepted(digits, tmp_path, caplog):
+    run = estimate(SMALL, digits, tmp_path / "run", Execution(workers=1))
+    other_spelling = TrialConfig(**{**SMALL.to_dict(), "dataset": "digits?", "hidden": (32,)})
+    run.start(other_spelling, digits, execution={})
+
+    assert run.read_manifest()["config"]["dataset"] == "digits?"
+    assert run.read_manifest()["complete"] is True
+
+
+def test_complete_run_keeps_its_estimates(digits, tmp_path, caplog):
+    run = estimate(SMALL, digits, tmp_path / "run", Execution(workers=1))
+    written = {path.name: path.stat().st_mtime_ns for path in run.path.glob("*.np?")}
+    with caplog.at_level(logging.INFO, logger="compute"):
+        estimate(SMALL, digits, tmp_path / "run", Execution(workers=1))
+
+    assert {path.name: path.stat().st_mtime_ns for path in run.path.glob("*.np?")} == written
+    assert "is complete and its estimates are current" in caplog.text
+    assert "trained 0 models" not in caplog.text
+
+
+def test_run_in_use_rejected(digits, tmp_path):
+    run = RunDir(tmp_path / "run")
+    with run.lock(), pytest.raises(RunDirError, match=rf"in use by another process \(pid {os.getpid()}\)"):
+        estimate(SMALL, digits, tmp_path / "run", Execution(workers=1))
+    assert not run.finished_shards()
 
 
 def test_resume_rejects_other_dataset(digits, tmp_path):
@@ -139,7 +193,7 @@ def test_resume_rejects_other_dataset(digits, tmp_path):
         name=digits.name, x_train=digits.x_train, y_train=(digits.y_train + 1) % 10,
         x_test=digits.x_test, y_test=digits.y_test, class_names=digits.class_names,
     )
-    with pytest.raises(RunDirError, match="dataset fingerprint"):
+    with pytest.raises(RunDirError, match="with fingerprint"):
         estimate(SMALL, flipped, tmp_path / "run", Execution(workers=1))
 
 
