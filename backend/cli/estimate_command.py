@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import re
+from pathlib import Path
 
 from backend.cli.dataset_options import add_dataset_options, dataset_spec
 from compute.config import CPU_MATMUL_CHOICES, ConfigError, TrialConfig
@@ -125,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
 
         config = config_from_args(args)
         _warn_unused_widths(args)
+        if args.db is not None:
+            _check_database(args)
         logger.info("loading dataset %s", config.dataset)
         dataset = load_dataset(config.dataset)
     logger.info(
@@ -164,6 +167,19 @@ def run(args: argparse.Namespace) -> int:
                 f"--db {args.db} --name NAME' to store it under another name"
             ) from error
     return 0
+
+
+def _check_database(args: argparse.Namespace) -> None:
+    """Check --db and the run's name there before training, which can take hours."""
+    from backend.cli.load_command import check_name_free
+    from backend.store.load import check_run_name
+
+    name = check_run_name(Path(args.out).resolve().name)
+    check_name_free(
+        args.db, None if args.replace else name,
+        "pass --replace to replace it, or another --out directory, whose name is the "
+        "run's name",
+    )
 
 
 def _warn_unused_widths(args: argparse.Namespace) -> None:

@@ -7,18 +7,14 @@ import logging
 import re
 from pathlib import Path
 
-from sqlalchemy import select
-
 from backend.cli.dataset_options import add_dataset_options, dataset_spec
 from backend.cli.load_command import (
     add_database_option,
     add_load_options,
+    check_name_free,
     load_into_database,
-    quiet_alembic,
 )
-from backend.store.database import describe_url, open_database
-from backend.store.load import RunExistsError, check_influence_floor, check_run_name, check_top_k
-from backend.store.models import Run
+from backend.store.load import check_influence_floor, check_run_name, check_top_k
 from compute.imports import DEFAULT_SUBSET_RATIO, EXTERNAL_MODEL, ImportFileError, import_run
 from compute.rundir import RunDir, RunDirError
 
@@ -64,8 +60,8 @@ def run(args: argparse.Namespace) -> int:
     check_top_k(args.top_k)
     out = Path(args.out) if args.out is not None else default_out(args.name)
     _check_out_free(out, args)
-    if not args.replace:
-        _check_name_free(args.db, args.name)
+    check_name_free(args.db, None if args.replace else args.name,
+                    "pass --replace to import it again, or another --name")
 
     imported, file_format = import_run(
         args.file, spec, out, model=args.model, subset_ratio=args.subset_ratio
@@ -99,20 +95,3 @@ def _check_out_free(out: Path, args: argparse.Namespace) -> None:
     else:
         advice = "an import writes a new or empty folder, so pass a new --out directory"
     raise ImportFileError(f"{out} already exists and is not an empty folder; {advice}")
-
-
-def _check_name_free(url: str, name: str) -> None:
-    # Checked before the import writes its run directory, which can take minutes
-    # for a large influence file; the load checks again inside its transaction.
-    quiet_alembic()
-    engine = open_database(url)
-    try:
-        with engine.connect() as connection:
-            existing = connection.scalar(select(Run.id).where(Run.name == name))
-    finally:
-        engine.dispose()
-    if existing is not None:
-        raise RunExistsError(
-            f"run {name!r} is already in {describe_url(url)}; pass --replace to import it "
-            "again, or another --name"
-        )

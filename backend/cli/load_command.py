@@ -9,7 +9,14 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from backend.store.database import DEFAULT_URL, describe_url, open_database
-from backend.store.load import DEFAULT_INFLUENCE_FLOOR, DEFAULT_TOP_K, LoadSummary, load_run
+from backend.store.load import (
+    DEFAULT_INFLUENCE_FLOOR,
+    DEFAULT_TOP_K,
+    LoadSummary,
+    RunExistsError,
+    existing_run_id,
+    load_run,
+)
 
 
 def add_database_option(parser: argparse.ArgumentParser) -> None:
@@ -62,6 +69,23 @@ def run(args: argparse.Namespace) -> int:
         influence_floor=args.influence_floor, top_k=args.top_k,
     )
     return 0
+
+
+def check_name_free(url: str, name: str | None, advice: str) -> None:
+    """Open (and upgrade) the database; raise RunExistsError if `name` is stored there.
+
+    Commands that write a run directory check this first, because writing it can
+    take minutes or hours; the load checks again inside its transaction. `advice`
+    ends the error, and None as `name` checks the database alone.
+    """
+    quiet_alembic()
+    engine = open_database(url)
+    try:
+        existing = None if name is None else existing_run_id(engine, name)
+    finally:
+        engine.dispose()
+    if existing is not None:
+        raise RunExistsError(f"run {name!r} is already in {describe_url(url)}; {advice}")
 
 
 def load_into_database(

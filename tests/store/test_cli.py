@@ -98,7 +98,7 @@ def test_db_upgrade_unreachable_server():
 
 
 def test_estimate_with_db_loads_run(digits_run, tmp_path):
-    # Every shard exists, so the estimate only recomputes the estimates, then loads.
+    # The run is complete, so the estimate keeps its estimates and only loads it.
     database_url = f"sqlite:///{tmp_path / 'longtail.db'}"
     run = tmp_path / "digits"
     shutil.copytree(digits_run, run)
@@ -116,5 +116,18 @@ def test_estimate_with_db_loads_run(digits_run, tmp_path):
     assert state["runs"] == ["digits"]
     assert sum(state["examples"].values()) == 1438 + 359
     assert again.returncode == 2
-    assert "pass --replace to replace it, or run 'longtail load" in again.stderr
-    assert "--name NAME' to store it under another name" in again.stderr
+    assert "run 'digits' is already in" in again.stderr
+    assert "pass --replace to replace it, or another --out directory" in again.stderr
+
+
+def test_estimate_checks_db_before_training(tmp_path):
+    out = tmp_path / "digits"
+    result = run_longtail(
+        "estimate", "--dataset", "digits", "--trials", "8", "--epochs", "1",
+        "--out", str(out), "--db", "mysql://user@127.0.0.1/longtail", check=False,
+    )
+
+    assert result.returncode == 2
+    assert "unsupported database 'mysql'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out.exists()
