@@ -17,6 +17,12 @@
     label: document.getElementById("label"),
     sameClass: document.getElementById("same-class"),
   };
+  // The thresholds of the view. A slider moves in steps of 0.01, but a link may
+  // carry any value, such as 0.155, which the slider can only show rounded.
+  const thresholds = {
+    mem: initial.selection.mem_threshold,
+    infl: initial.selection.infl_threshold,
+  };
   let limit = initial.limit;
   let offset = initial.offset;
   let requestNumber = 0;
@@ -27,8 +33,8 @@
 
   function currentQuery() {
     const query = new URLSearchParams();
-    query.set("mem_threshold", controls.mem.value);
-    query.set("infl_threshold", controls.infl.value);
+    query.set("mem_threshold", thresholds.mem);
+    query.set("infl_threshold", thresholds.infl);
     if (controls.label.value !== "") query.set("label", controls.label.value);
     query.set("same_class", controls.sameClass.checked ? "true" : "false");
     return query;
@@ -94,7 +100,9 @@
     document.getElementById("summary-test").textContent = formatCount(summary.test_examples);
     document.getElementById("summary-train").textContent = formatCount(summary.train_examples);
     document.getElementById("summary-single").textContent = formatCount(summary.single_train_test_examples);
-    document.getElementById("summary-above-se").textContent = formatCount(summary.pairs_above_two_se);
+    // Without any standard error (imported runs), a count of 0 would read as a verdict.
+    document.getElementById("summary-above-se").textContent =
+      summary.pairs > 0 && summary.pairs_with_se === 0 ? "no SE" : formatCount(summary.pairs_above_two_se);
     // A pair within two standard errors of zero may owe its influence to chance.
     const warning = document.getElementById("noise-warning");
     // Pairs without a standard error (imported runs) cannot be judged.
@@ -119,8 +127,8 @@
   // historyMode "push" adds an entry, so that Back returns to the view before it,
   // and "replace" updates the current entry.
   function showState(historyMode = "replace") {
-    document.getElementById("mem-value").textContent = formatNumber(Number(controls.mem.value), 2);
-    document.getElementById("infl-value").textContent = formatNumber(Number(controls.infl.value), 2);
+    document.getElementById("mem-value").textContent = formatThreshold(thresholds.mem);
+    document.getElementById("infl-value").textContent = formatThreshold(thresholds.infl);
     const query = pageQuery();
     const url = `${pagePath}?${query}`;
     if (historyMode === "push" && url !== window.location.pathname + window.location.search) {
@@ -157,7 +165,17 @@
     timer = setTimeout(refresh, DEBOUNCE_MS);
   }
 
+  // Two decimals, or as many as a value from a link has, up to six.
+  function formatThreshold(value) {
+    for (let digits = 2; digits < 6; digits++) {
+      if (Number(value.toFixed(digits)) === value) return formatNumber(value, digits);
+    }
+    return formatNumber(value, 6);
+  }
+
   function onSliderInput() {
+    thresholds.mem = Number(controls.mem.value);
+    thresholds.infl = Number(controls.infl.value);
     scheduleRefresh(dragging ? "replace" : "push");
     dragging = true;
   }
@@ -165,8 +183,10 @@
   // Back and Forward restore the controls from the URL of the entry.
   function onHistory() {
     const query = new URLSearchParams(window.location.search);
-    controls.mem.value = query.get("mem_threshold") ?? initial.selection.mem_threshold;
-    controls.infl.value = query.get("infl_threshold") ?? initial.selection.infl_threshold;
+    thresholds.mem = Number(query.get("mem_threshold") ?? initial.selection.mem_threshold);
+    thresholds.infl = Number(query.get("infl_threshold") ?? initial.selection.infl_threshold);
+    controls.mem.value = thresholds.mem;
+    controls.infl.value = thresholds.infl;
     controls.label.value = query.get("label") ?? "";
     controls.sameClass.checked = query.get("same_class") !== "false";
     limit = Number(query.get("limit") ?? initial.limit);

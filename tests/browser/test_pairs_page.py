@@ -45,6 +45,20 @@ def test_slider_updates_summary_and_url(page, run_name):
     assert page.locator("#pairs-list .pair").first.get_attribute("href") == first_pair
 
 
+def test_link_threshold_kept_between_steps(page, run_name):
+    # 0.155 lies between the slider's steps; the view must keep it, not round it.
+    page.goto(f"/runs/{run_name}/pairs?mem_threshold=0.1&infl_threshold=0.155")
+    expect(page.locator("body[data-ready=true]")).to_be_attached()
+    summary = page.request.get(
+        f"/api/runs/{run_name}/pairs?mem_threshold=0.1&infl_threshold=0.155&limit=0"
+    ).json()["summary"]
+
+    assert parse_qs(urlparse(page.url).query)["infl_threshold"] == ["0.155"]
+    assert page.locator("#infl-value").inner_text() == "0.155"
+    assert page.locator("#summary-pairs").inner_text() == f"{summary['pairs']:,}"
+    assert "infl_threshold=0.155" in page.locator("#csv-link").get_attribute("href")
+
+
 def test_class_filter_follows_url(page, run_name):
     page.goto(f"/runs/{run_name}/pairs?mem_threshold=0&infl_threshold=0.05")
     expect(page.locator("body[data-ready=true]")).to_be_attached()

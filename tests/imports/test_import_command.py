@@ -215,8 +215,12 @@ def test_imported_pairs_have_no_standard_error(tmp_path, small_dataset, database
             f"{base}/api/runs/authors/pairs",
             params={"mem_threshold": -1, "infl_threshold": 0.1, "limit": 0},
         ).json()["summary"]
+        overview = httpx.get(f"{base}/api/runs/authors").json()["default_summary"]
+        run_page = httpx.get(f"{base}/runs/authors").text
 
     assert code == 0
     assert summary["pairs"] > 0
     assert summary["pairs_with_se"] == 0
     assert summary["pairs_above_two_se"] == 0
+    assert overview["pairs"] > 0
+    assert "<b>no SE</b><span>above twice their standard error</span>" in run_page
