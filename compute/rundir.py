@@ -292,14 +292,24 @@ class RunDir:
     def config(self) -> TrialConfig:
         return TrialConfig.from_dict(self.read_manifest()["config"])
 
-    def load_dataset(self) -> Dataset:
-        """Load the run's dataset again and check that its content is unchanged."""
+    def load_dataset(self, spec: str | None = None) -> Dataset:
+        """Load the run's dataset again and check that its content is unchanged.
+
+        `spec` reads the data from elsewhere, for a run whose data has moved; the
+        stored spec is read by default.
+        """
         manifest = self.read_manifest()
-        dataset = load_dataset(manifest["config"]["dataset"])
+        stored = manifest["config"]["dataset"]
+        dataset = load_dataset(spec or stored)
         if dataset.fingerprint() != manifest["dataset"]["fingerprint"]:
+            if spec is not None and spec != stored:
+                raise RunDirError(
+                    f"dataset {spec!r} is not the data of run {self.path}, which was computed "
+                    f"on {stored!r} (fingerprints differ); pass the same data"
+                )
             raise RunDirError(
-                f"dataset {manifest['config']['dataset']!r} has changed since run {self.path} "
-                "was computed (fingerprints differ); restore the original data or rerun"
+                f"dataset {stored!r} has changed since run {self.path} was computed "
+                "(fingerprints differ); restore the original data or rerun"
             )
         return dataset
 

@@ -12,16 +12,18 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_longtail(*args: str, timeout: float = 300, check: bool = True):
-    """Run the `longtail` command in a subprocess, as a user would."""
+def run_longtail(*args: str, timeout: float = 300, check: bool = True, cwd: Path = REPO):
+    """Run the `longtail` command in a subprocess, as a user would, in folder `cwd`."""
     result = subprocess.run(
         [sys.executable, "-m", "backend.cli", *args],
-        cwd=REPO,
+        cwd=cwd,
         check=False,
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        # The repository on the path, for a `cwd` outside it.
+        env={**os.environ, "PYTHONUNBUFFERED": "1",
+             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))},
     )
     if check and result.returncode != 0:
         raise AssertionError(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from compute.datasets import with_options
+from compute.datasets import absolute_spec, with_options
 from compute.datasets.npz import LAYOUTS
 
 DATASET_HELP = (
@@ -34,10 +34,14 @@ def add_dataset_options(parser: argparse.ArgumentParser, default: str | None) ->
 
 
 def dataset_spec(args: argparse.Namespace) -> str:
-    """Return the --dataset spec with the options of --skip-bad-files and --layout added."""
+    """Return the --dataset spec with an absolute path and the options of the flags added.
+
+    The flags are --skip-bad-files and --layout.
+    """
     options = {}
     if args.skip_bad_files:
         options["skip_bad_files"] = "1"
     if args.layout is not None:
         options["layout"] = args.layout
-    return with_options(args.dataset, **options) if options else args.dataset
+    spec = with_options(args.dataset, **options) if options else args.dataset
+    return absolute_spec(spec)

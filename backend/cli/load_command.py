@@ -17,6 +17,7 @@ from backend.store.load import (
     existing_run_id,
     load_run,
 )
+from compute.datasets.spec import absolute_spec
 
 
 def add_database_option(parser: argparse.ArgumentParser) -> None:
@@ -59,6 +60,9 @@ def register(subparsers) -> None:
     add_database_option(parser)
     parser.add_argument("--name", default=None,
                         help="run name in the database (default: the directory's name)")
+    parser.add_argument("--dataset", default=None, metavar="SPEC",
+                        help="read the run's dataset from this spec instead of the stored "
+                        "one, for data that has moved; its fingerprint must match")
     add_load_options(parser)
     parser.set_defaults(run=run)
 
@@ -67,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     load_into_database(
         args.run_dir, args.db, name=args.name, replace=args.replace,
         influence_floor=args.influence_floor, top_k=args.top_k,
+        dataset_spec=None if args.dataset is None else absolute_spec(args.dataset),
     )
     return 0
 
@@ -95,6 +100,7 @@ def load_into_database(
     replace: bool = False,
     influence_floor: float = DEFAULT_INFLUENCE_FLOOR,
     top_k: int = DEFAULT_TOP_K,
+    dataset_spec: str | None = None,
 ) -> LoadSummary:
     """Open (and upgrade) the database, load the run with a progress bar, print a summary."""
     quiet_alembic()
@@ -124,6 +130,7 @@ def load_into_database(
             summary = load_run(
                 engine, run_dir, name=name, replace=replace,
                 influence_floor=influence_floor, top_k=top_k, progress=progress,
+                dataset_spec=dataset_spec,
             )
     finally:
         for bar in bars.values():

@@ -61,8 +61,11 @@ def load_run(
     influence_floor: float = DEFAULT_INFLUENCE_FLOOR,
     top_k: int = DEFAULT_TOP_K,
     progress: Progress | None = None,
+    dataset_spec: str | None = None,
 ) -> LoadSummary:
     """Store a finished run and its kept influences, all in one transaction.
+
+    `dataset_spec` reads the run's dataset from there, for data that has moved.
 
     On any error, or if the process dies, the transaction rolls back and the database
     keeps what it contained before. An existing run of the same name raises
@@ -73,7 +76,7 @@ def load_run(
     name = check_run_name(name if name is not None else Path(path).resolve().name)
     influence_floor = check_influence_floor(influence_floor)
     top_k = check_top_k(top_k)
-    source = read_run_input(path)
+    source = read_run_input(path, dataset_spec)
     logger.info("read and checked run %s in %.1f s", source.run.path, time.perf_counter() - started)
     progress = progress or (lambda stage, done, total: None)
 

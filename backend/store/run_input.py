@@ -41,8 +41,11 @@ class RunInput:
         return self.dataset.n_test
 
 
-def read_run_input(path: str | Path) -> RunInput:
-    """Read and check a finished run: manifest, every shard, estimates, dataset, influence."""
+def read_run_input(path: str | Path, dataset_spec: str | None = None) -> RunInput:
+    """Read and check a finished run: manifest, every shard, estimates, dataset, influence.
+
+    `dataset_spec` reads the dataset from there instead of the run's stored spec.
+    """
     run = RunDir(path)
     manifest = run.read_manifest()
     if not manifest.get("complete"):
@@ -54,7 +57,7 @@ def read_run_input(path: str | Path) -> RunInput:
     # Reading every shard proves that the trials behind the estimates are intact.
     trials = run.read_trials()
     estimates = run.read_estimates()
-    dataset = run.load_dataset()
+    dataset = run.load_dataset(dataset_spec)
 
     _check_estimates(run, estimates, dataset, len(trials.trials))
     _check_influence_shape(run, dataset)

@@ -17,6 +17,7 @@ from compute.datasets.idx import load_mnist
 from compute.datasets.npz import LAYOUTS, load_npz
 from compute.datasets.spec import (
     DatasetSpec,
+    absolute_spec,
     choice_parser,
     format_spec,
     parse_flag,
@@ -89,6 +90,7 @@ def load_dataset(spec: str) -> Dataset:
 
 
 __all__ = [
-    "Dataset", "DatasetError", "DatasetFormat", "DatasetSpec", "format_spec", "load_dataset",
+    "Dataset", "DatasetError", "DatasetFormat", "DatasetSpec", "absolute_spec", "format_spec",
+    "load_dataset",
     "parse_spec", "stratified_split", "with_options",
 ]

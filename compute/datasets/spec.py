@@ -7,6 +7,7 @@ The first `?` in a spec starts its options, so a path cannot contain `?`.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from compute.datasets.dataset import DatasetError
@@ -64,6 +65,18 @@ def format_spec(prefix: str, path: str = "", options: dict[str, str] | None = No
     if options:
         text += "?" + "&".join(f"{key}={options[key]}" for key in sorted(options))
     return text
+
+
+def absolute_spec(spec: str) -> str:
+    """Return the spec with a relative path made absolute against the working folder.
+
+    A run stores its spec and reads its data again from it, for instance when
+    `longtail load` runs from another folder.
+    """
+    parsed = parse_spec(spec)
+    if not parsed.path or os.path.isabs(parsed.path):
+        return spec
+    return format_spec(parsed.prefix, os.path.abspath(parsed.path), parsed.options)
 
 
 def with_options(spec: str, **options: str) -> str:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
+
+import numpy as np
 
 from tests.conftest import run_longtail
 from tests.store.db_state import database_state
@@ -131,3 +134,28 @@ def test_estimate_checks_db_before_training(tmp_path):
     assert "unsupported database 'mysql'" in result.stderr
     assert "Traceback" not in result.stderr
     assert not out.exists()
+
+
+def test_relative_dataset_path_then_moved_data(tmp_path, digits):
+    work = tmp_path / "work"
+    work.mkdir()
+    np.savez(work / "small.npz", x_train=digits.x_train[:200], y_train=digits.y_train[:200],
+             x_test=digits.x_test[:50], y_test=digits.y_test[:50])
+    run_longtail("estimate", "--dataset", "npz:small.npz", "--trials", "8", "--epochs", "1",
+                 "--out", "run", cwd=work)
+    stored = json.loads((work / "run" / "manifest.json").read_text())["config"]["dataset"]
+    moved = tmp_path / "moved.npz"
+    (work / "small.npz").rename(moved)
+    url = f"sqlite:///{tmp_path / 'longtail.db'}"
+    missing = run_longtail("load", str(work / "run"), "--db", url, check=False)
+    other = run_longtail("load", str(work / "run"), "--db", url, "--dataset", "digits",
+                         check=False)
+    loaded = run_longtail("load", "work/run", "--db", url, "--dataset", "npz:moved.npz",
+                          cwd=tmp_path)
+
+    assert stored == f"npz:{work / 'small.npz'}"
+    assert missing.returncode == 2
+    assert "not found" in missing.stderr
+    assert other.returncode == 2
+    assert f"dataset 'digits' is not the data of run {work / 'run'}" in other.stderr
+    assert "run 'run' loaded into" in loaded.stdout
