@@ -3,13 +3,16 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Package index for torch: empty for PyPI, whose Linux wheel brings the CUDA
+# libraries, or https://download.pytorch.org/whl/cpu for the CPU-only build.
+TORCH_INDEX ?=
 
 .PHONY: demo test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	# torch first, pinned: 2.13.0 is the CPU build that this project is tested with.
-	$(BIN)/pip install --quiet torch==2.13.0
+	# torch first, pinned: 2.13.0 is the version that this project is tested with.
+	$(BIN)/pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
