@@ -28,7 +28,10 @@ def get_run(
     session: SessionDep,
     run: Annotated[str, Path(description="Run name, as listed by GET /api/runs.")],
 ) -> Run:
-    found = session.scalars(select(Run).where(Run.name == run)).one_or_none()
+    # Stored names have no control characters (see check_run_name), and PostgreSQL
+    # rejects a NUL in a query, so such a name is not looked up.
+    printable = all(char.isprintable() for char in run)
+    found = session.scalars(select(Run).where(Run.name == run)).one_or_none() if printable else None
     if found is None:
         names = session.scalars(select(Run.name).order_by(Run.name).limit(LISTED_RUNS + 1)).all()
         known = ", ".join(names[:LISTED_RUNS]) + (", ..." if len(names) > LISTED_RUNS else "")

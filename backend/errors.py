@@ -60,11 +60,20 @@ def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api") or request.url.path in ("/openapi.json",)
 
 
+def printable(text: str) -> str:
+    """Return `text` with control characters escaped, as a log line must show a request's path.
+
+    A path with %0A in it would otherwise start a forged line of its own.
+    """
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
 def _respond(request: Request, status: int, message: str, detail: Any = None):
     run = request.path_params.get("run")
     logger.warning(
         "%s %s failed with %d (run %s): %s",
-        request.method, request.url.path, status, run if run is not None else "-", message,
+        request.method, printable(request.url.path), status,
+        printable(run) if run is not None else "-", printable(message),
     )
     if _wants_json(request):
         return JSONResponse(error_body(status, message, detail), status_code=status)

@@ -115,6 +115,16 @@ def test_request_error_logged_with_run(client, caplog):
     assert any(f"(run {RUN})" in message and "label 42" in message for message in messages)
 
 
+def test_control_characters_escaped_in_log(client, caplog):
+    with caplog.at_level(logging.WARNING, logger="backend.errors"):
+        response = client.get("/api/runs/digits%0Aforged%00/pairs")
+
+    messages = [record.getMessage() for record in caplog.records]
+    assert response.status_code == 404
+    assert any("(run digits\\nforged\\x00)" in message for message in messages)
+    assert not any("\n" in message or "\x00" in message for message in messages)
+
+
 def test_page_with_unknown_parameter_rejected(client):
     # A misspelt threshold in a shared link must not silently show the default view.
     response = client.get(f"/runs/{RUN}/pairs?mem_treshold=0.5")
