@@ -21,7 +21,30 @@ MAX_INDEX = 2**31 - 1
 
 TrainIndex = Annotated[int, Path(ge=0, le=MAX_INDEX, description="Index of the training example.")]
 TestIndex = Annotated[int, Path(ge=0, le=MAX_INDEX, description="Index of the test example.")]
-LabelPath = Annotated[int, Path(ge=0, le=MAX_INDEX, description="Class label.")]
+
+
+def _empty_as_none(value):
+    """Return None for an empty form field, which a browser sends as `mem_min=`."""
+    return None if value == "" else value
+
+
+def _class_index(value):
+    """Return a label as the digits of a class index, or raise ValueError naming the rule.
+
+    Labels in links are class indices (0 to K-1); a class name such as 'cat', or
+    a number such as 3.0, is rejected rather than read as a guess.
+    """
+    if isinstance(value, str) and not value.isdigit():
+        raise ValueError(
+            "labels are class indices such as 3 (GET /api/runs/{run} lists each class's "
+            "label and name)"
+        )
+    return value
+
+
+LabelPath = Annotated[int, BeforeValidator(_class_index), Path(
+    ge=0, le=MAX_INDEX, description="Class label: the class index, 0 to K-1."
+)]
 
 MemThreshold = Annotated[float, Query(
     ge=-1.0, le=1.0, description="Lowest memorization of the training example, in [-1, 1]."
@@ -31,9 +54,14 @@ InflThreshold = Annotated[float | None, Query(
     description="Lowest influence of the pair, in [-1, 1]; default 0.15, or the run's "
     "influence floor if that is higher.",
 )]
-LabelFilter = Annotated[int | None, Query(
-    ge=0, le=MAX_INDEX, description="Only pairs whose training example has this label."
-)]
+# Before validators run last to first: a blank field becomes None, then a class
+# index is checked. The range applies to the number alone, because None has no order.
+LabelFilter = Annotated[
+    Annotated[int, Field(ge=0, le=MAX_INDEX)] | None,
+    BeforeValidator(_class_index), BeforeValidator(_empty_as_none),
+    Query(description="Only pairs whose training example has this label (a class index); "
+          "empty or absent for every class."),
+]
 SameClass = Annotated[bool, Query(
     description="Only pairs whose training and test examples share a label."
 )]
@@ -47,11 +75,6 @@ GallerySort = Annotated[Literal["mem", "consistency"], Query(
     description="The estimate to sort by: mem, or the consistency score, which imported "
     "scores may have without mem. A mem range applies in either case."
 )]
-
-
-def _empty_as_none(value):
-    """Return None for an empty form field, which a browser sends as `mem_min=`."""
-    return None if value == "" else value
 
 
 # An empty bound means no bound, so the gallery's form works with either field blank.

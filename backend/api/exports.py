@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from backend.deps import RunDep, SessionDep
 from backend.params import GallerySort, LabelPath, MemMax, MemMin, Order, SelectionDep
+from backend.queries.examples import class_names
 from backend.queries.gallery import gallery_filters, gallery_order, read_gallery
 from backend.queries.pairs import check_selection, selection_filters
 from backend.store.models import Example, Influence
@@ -30,21 +31,22 @@ PAIR_COLUMNS = (
 )
 
 
-def _csv_lines(header: tuple[str, ...], rows) -> Iterator[str]:
+def _csv_lines(header: tuple[str, ...], rows, extra) -> Iterator[str]:
+    """Yield CSV text chunk by chunk; `extra(row)` returns the values of the named columns."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
     for chunk in rows.partitions(CHUNK_ROWS):
-        writer.writerows(chunk)
+        writer.writerows((*row, *extra(row)) for row in chunk)
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
     yield buffer.getvalue()
 
 
-def _csv_response(filename: str, header: tuple[str, ...], rows) -> StreamingResponse:
+def _csv_response(filename: str, header: tuple[str, ...], rows, extra) -> StreamingResponse:
     return StreamingResponse(
-        _csv_lines(header, rows),
+        _csv_lines(header, rows, extra),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
@@ -70,7 +72,11 @@ def export_gallery(
         .order_by(*gallery_order(sort, order))
         .execution_options(yield_per=CHUNK_ROWS)
     )
-    return _csv_response(f"{run.name}-class-{label}.csv", GALLERY_COLUMNS, rows)
+    names = class_names(run)
+    return _csv_response(
+        f"{run.name}-class-{label}.csv", (*GALLERY_COLUMNS, "class_name"), rows,
+        lambda row: (names[row[1]],),
+    )
 
 
 @router.get("/pairs.csv", response_class=StreamingResponse,
@@ -84,4 +90,8 @@ def export_pairs(session: SessionDep, run: RunDep, selection: SelectionDep) -> S
         .order_by(Influence.infl.desc(), Influence.train_index, Influence.test_index)
         .execution_options(yield_per=CHUNK_ROWS)
     )
-    return _csv_response(f"{run.name}-pairs.csv", PAIR_COLUMNS, rows)
+    names = class_names(run)
+    return _csv_response(
+        f"{run.name}-pairs.csv", (*PAIR_COLUMNS, "train_class", "test_class"), rows,
+        lambda row: (names[row[2]], names[row[3]]),
+    )

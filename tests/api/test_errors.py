@@ -27,7 +27,9 @@ BAD_REQUESTS = [
     (f"/api/runs/{RUN}/pairs?offset=-1", 422, ["offset"]),
     (f"/api/runs/{RUN}/pairs?offset=100000000000000000000000", 422, ["offset"]),
     (f"/api/runs/{RUN}/pairs?label=42", 422, ["no class with label 42", "0..9"]),
-    (f"/api/runs/{RUN}/pairs?label=three", 422, ["label", "valid integer", "'three'"]),
+    (f"/api/runs/{RUN}/pairs?label=three", 422, ["labels are class indices such as 3", "'three'"]),
+    (f"/api/runs/{RUN}/classes/cat/examples", 422, ["labels are class indices", "'cat'"]),
+    (f"/api/runs/{RUN}/classes/3.0/examples", 422, ["labels are class indices", "'3.0'"]),
     (f"/api/runs/{RUN}/pairs?same_class=maybe", 422, ["same_class"]),
     (f"/api/runs/{RUN}/pairs.csv?label=42", 422, ["no class with label 42"]),
     (f"/api/runs/{RUN}/pairs?infl_threshold=0.01", 422,
@@ -132,3 +134,11 @@ def test_page_with_unknown_parameter_rejected(client):
     assert response.status_code == 422
     assert response.headers["content-type"].startswith("text/html")
     assert "unknown query parameter(s) mem_treshold" in response.text
+
+
+def test_empty_label_means_every_class(client):
+    blank = client.get(f"/api/runs/{RUN}/pairs?label=&limit=0")
+    absent = client.get(f"/api/runs/{RUN}/pairs?limit=0")
+
+    assert blank.status_code == 200, blank.text
+    assert blank.json()["summary"] == absent.json()["summary"]

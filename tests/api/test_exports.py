@@ -24,6 +24,7 @@ def test_gallery_csv_has_every_page(client, run_name):
     mems = [float(row["mem"]) for row in rows]
     assert mems == sorted(mems)
     assert [int(row["index"]) for row in rows[:2]] == [e["index"] for e in gallery["examples"]]
+    assert {row["class_name"] for row in rows} == {gallery["class_name"]}
 
 
 def test_pairs_csv_matches_selection(client, run_name):
@@ -35,3 +36,7 @@ def test_pairs_csv_matches_selection(client, run_name):
     assert [(int(row["train_index"]), int(row["test_index"])) for row in rows] == [
         (pair["train_index"], pair["test_index"]) for pair in selection["pairs"]
     ]
+    names = {item["label"]: item["name"] for item in client.get(
+        f"/api/runs/{run_name}").json()["run"]["classes"]}
+    assert all(row["train_class"] == names[int(row["train_label"])] for row in rows)
+    assert all(row["test_class"] == names[int(row["test_label"])] for row in rows)
