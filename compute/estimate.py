@@ -17,16 +17,23 @@ from compute.rundir import ESTIMATES, INFLUENCE, INFLUENCE_SE, RunDir, atomic_wr
 logger = logging.getLogger(__name__)
 
 
-def write_estimates(run: RunDir, block_rows: int = DEFAULT_BLOCK_ROWS) -> dict:
-    """Compute every estimate from the run's shards and write them; return a summary."""
+def write_estimates(
+    run: RunDir, block_rows: int = DEFAULT_BLOCK_ROWS, dataset: Dataset | None = None
+) -> dict:
+    """Compute every estimate from the run's shards and write them; return a summary.
+
+    `dataset`, the run's data when the caller has it loaded, saves loading it again.
+    """
     started = time.perf_counter()
     manifest = run.read_manifest()
     outcomes = run.read_trials()
-    dataset = manifest["dataset"]
+    described = manifest["dataset"]
 
     memorization = estimate_memorization(outcomes.mask, outcomes.train_correct)
     missing = int(memorization.missing.sum())
-    labels = _labels(run)
+    if dataset is None:
+        dataset = run.load_dataset()
+    labels = dataset.y_train, dataset.y_test
     arrays = {
         "mem": memorization.mem,
         "mem_se": memorization.mem_se,
@@ -42,7 +49,7 @@ def write_estimates(run: RunDir, block_rows: int = DEFAULT_BLOCK_ROWS) -> dict:
     }
     atomic_write(run.path / ESTIMATES, lambda handle: np.savez(handle, **arrays))
 
-    shape = (dataset["n_train"], dataset["n_test"])
+    shape = (described["n_train"], described["n_test"])
     for name, index in ((INFLUENCE, 1), (INFLUENCE_SE, 2)):
         _write_matrix(run, name, shape, outcomes, index, block_rows)
 
@@ -59,36 +66,32 @@ def write_estimates(run: RunDir, block_rows: int = DEFAULT_BLOCK_ROWS) -> dict:
         summary["trials"], run.path, summary["model_test_accuracy_mean"],
         summary["model_test_accuracy_std"], missing,
     )
-    _warn_if_near_chance(summary["model_test_accuracy_mean"], labels[1])
+    _warn_if_near_chance(summary["model_test_accuracy_mean"], labels[1], dataset.class_names)
     return summary
 
 
-def _warn_if_near_chance(accuracy: float, test_labels: np.ndarray) -> None:
+def _warn_if_near_chance(accuracy: float, test_labels: np.ndarray, class_names) -> None:
     """Log a warning when the models barely beat predicting the most common test label."""
     if len(test_labels) == 0:
         return
-    majority = np.bincount(test_labels).max() / len(test_labels)
+    counts = np.bincount(test_labels)
+    majority = counts.max() / len(test_labels)
     if majority == 1.0:
         logger.warning(
-            "all %d test examples have label %d, so the test accuracy cannot tell whether "
+            "all %d test examples are of class %r, so the test accuracy cannot tell whether "
             "the models learned; give the test split examples of several classes",
-            len(test_labels), test_labels[0],
+            len(test_labels), class_names[test_labels[0]],
         )
         return
     # Less than a tenth of the way from the majority share to perfect accuracy.
     if accuracy < majority + 0.1 * (1.0 - majority):
         logger.warning(
-            "mean model test accuracy %.4f is less than a tenth of the way from %.4f, the "
-            "share of the most common test label, to 1: the models barely learned, so their "
-            "memorization and influence estimates are mostly noise; check --lr (too high "
-            "diverges) and --epochs",
-            accuracy, majority,
+            "mean model test accuracy %.4f is close to %.4f, the accuracy of always "
+            "predicting the most common test class (%r), or below it: the models barely "
+            "learned, so their memorization and influence estimates are mostly noise; check "
+            "--lr (too high diverges) and --epochs",
+            accuracy, majority, class_names[int(counts.argmax())],
         )
-
-
-def _labels(run: RunDir) -> tuple[np.ndarray, np.ndarray]:
-    dataset = run.load_dataset()
-    return dataset.y_train, dataset.y_test
 
 
 def _write_matrix(run, name, shape, outcomes, index, block_rows) -> None:
@@ -121,7 +124,7 @@ def estimate(
         if stats["trained"] == 0 and _estimates_current(run):
             logger.info("run %s is complete and its estimates are current", run.path)
             return run
-        return _finish(run, stats)
+        return _finish(run, stats, dataset)
 
 
 def _estimates_current(run: RunDir) -> bool:
@@ -131,9 +134,9 @@ def _estimates_current(run: RunDir) -> bool:
     return all((run.path / name).is_file() for name in (ESTIMATES, INFLUENCE, INFLUENCE_SE))
 
 
-def _finish(run: RunDir, stats: dict) -> RunDir:
+def _finish(run: RunDir, stats: dict, dataset: Dataset) -> RunDir:
     """Write the run's estimates and mark it complete."""
-    summary = write_estimates(run)
+    summary = write_estimates(run, dataset=dataset)
 
     manifest = run.read_manifest()
     manifest["timings"] = {

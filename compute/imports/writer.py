@@ -168,7 +168,7 @@ def write_trials_run(
     # Imported here because compute.estimate pulls in torch.
     from compute.estimate import write_estimates
 
-    summary = write_estimates(run)
+    summary = write_estimates(run, dataset=dataset)
 
     manifest = run.read_manifest()
     manifest["timings"] = {"estimate_seconds": summary["estimate_seconds"]}

@@ -110,17 +110,18 @@ def test_near_chance_accuracy_warns(digits, tmp_path, caplog):
     warnings = [record.getMessage() for record in caplog.records
                 if record.name == "compute.estimate"]
     assert len(warnings) == 1
+    assert "the accuracy of always predicting the most common test class" in warnings[0]
     assert "the models barely learned" in warnings[0]
     assert "check --lr (too high diverges) and --epochs" in warnings[0]
 
 
 def test_single_test_label_warns_accuracy_uninformative(caplog):
     with caplog.at_level(logging.WARNING, logger="compute.estimate"):
-        _warn_if_near_chance(0.0, np.array([3, 3]))
+        _warn_if_near_chance(0.0, np.array([3, 3]), ["cat", "dog", "emu", "fox"])
 
     expected = (
-        "all 2 test examples have label 3, so the test accuracy cannot tell whether the "
-        "models learned; give the test split examples of several classes"
+        "all 2 test examples are of class 'fox', so the test accuracy cannot tell whether "
+        "the models learned; give the test split examples of several classes"
     )
     assert [record.getMessage() for record in caplog.records] == [expected]
 
