@@ -66,6 +66,10 @@ SameClass = Annotated[bool, Query(
     description="Only pairs whose training and test examples share a label."
 )]
 Limit = Annotated[int, Query(ge=0, le=MAX_LIMIT, description="Number of items to return.")]
+InfluenceLimit = Annotated[int, Query(ge=0, le=MAX_LIMIT, description="Number of pairs.")]
+InfluenceOrder = Annotated[Literal["desc", "asc"], Query(
+    description="desc: highest influence first; asc: lowest (most negative) first."
+)]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip first.")]
 
 Order = Annotated[Literal["desc", "asc"], Query(

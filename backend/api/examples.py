@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
-
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from backend.deps import RunDep, SessionDep
 from backend.params import (
-    MAX_LIMIT,
     GallerySort,
+    InfluenceLimit,
+    InfluenceOrder,
     LabelPath,
     MemMax,
     MemMin,
@@ -25,10 +24,7 @@ from backend.schemas import ExamplePublic, GalleryPublic, InfluencesPublic
 
 router = APIRouter(prefix="/api/runs/{run}", tags=["examples"])
 
-InfluenceLimit = Annotated[int, Query(ge=0, le=MAX_LIMIT, description="Number of pairs.")]
-InfluenceOrder = Annotated[Literal["desc", "asc"], Query(
-    description="desc: highest influence first; asc: lowest (most negative) first."
-)]
+
 
 
 @router.get("/train/{index}", response_model=ExamplePublic)

@@ -9,6 +9,7 @@ from backend.deps import RunDep, SessionDep
 from backend.pages.rendering import render
 from backend.params import (
     GallerySort,
+    InfluenceLimit,
     LabelPath,
     MemMax,
     MemMin,
@@ -55,25 +56,37 @@ def gallery_page(
     )
 
 
-def _example_page(request: Request, session, run, split: str, index: int, template: str):
-    influences = read_influences(session, run, split, index, PAGE_INFLUENCES)
+def _example_page(
+    request: Request, session, run, split: str, index: int, template: str, limit: int
+):
+    influences = read_influences(session, run, split, index, limit)
     # The lowest influences, of which the negative ones are shown: the examples it
     # hurts, or that hurt it.
-    lowest = read_influences(session, run, split, index, PAGE_INFLUENCES, "asc")
-    json_url = urls.with_query(
-        f"/api{urls.example_page(run.name, split, index)}/influences", limit=PAGE_INFLUENCES
+    lowest = read_influences(session, run, split, index, limit, "asc")
+    page = urls.example_page(run.name, split, index)
+    json_url = urls.with_query(f"/api{page}/influences", limit=limit)
+    # A list cut at the limit offers the rest of the exactly ranked influences.
+    more_url = (
+        urls.with_query(page, limit=influences.exact_count)
+        if influences.exact_count > limit else None
     )
     return render(
-        request, template, influences, json_url, run=run,
+        request, template, influences, json_url, run=run, more_url=more_url,
         negative=[item for item in lowest.influences if item.infl < 0],
     )
 
 
 @router.get("/runs/{run}/train/{index}")
-def train_example_page(request: Request, session: SessionDep, run: RunDep, index: TrainIndex):
-    return _example_page(request, session, run, "train", index, "train_example.html")
+def train_example_page(
+    request: Request, session: SessionDep, run: RunDep, index: TrainIndex,
+    limit: InfluenceLimit = PAGE_INFLUENCES,
+):
+    return _example_page(request, session, run, "train", index, "train_example.html", limit)
 
 
 @router.get("/runs/{run}/test/{index}")
-def test_example_page(request: Request, session: SessionDep, run: RunDep, index: TestIndex):
-    return _example_page(request, session, run, "test", index, "test_example.html")
+def test_example_page(
+    request: Request, session: SessionDep, run: RunDep, index: TestIndex,
+    limit: InfluenceLimit = PAGE_INFLUENCES,
+):
+    return _example_page(request, session, run, "test", index, "test_example.html", limit)

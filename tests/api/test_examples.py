@@ -83,6 +83,25 @@ def test_example_pages_show_negative_influences(client, run_name, influence):
     assert f"infl {lowest:.3f}".replace("-", "−") in train_page
 
 
+def test_example_page_limit_and_show_all_link(client, run_name, influence):
+    # The training example with the most positive influences fills any short list.
+    train = int(np.argmax((influence > 0).sum(axis=1)))
+    exact = client.get(
+        f"/api/runs/{run_name}/train/{train}/influences", params={"limit": 1000}
+    ).json()["exact_count"]
+    short = client.get(f"/runs/{run_name}/train/{train}", params={"limit": 3}).text
+    full = client.get(f"/runs/{run_name}/train/{train}", params={"limit": exact}).text
+
+    assert exact > 3
+    assert short.split("it hurts most")[0].count('class="tile') == 3
+    assert f'href="/runs/{run_name}/train/{train}?limit={exact}"' in short
+    assert f"Show all {exact} ranked influences" in short
+    assert "Show all" not in full
+    assert full.split("it hurts most")[0].count('class="tile') == min(
+        exact, int((influence[train] > 0).sum())
+    )
+
+
 @pytest.mark.parametrize("order", ["desc", "asc"])
 @pytest.mark.parametrize("split", ["train", "test"])
 def test_influences_beyond_exact_rank_left_out(client, run_name, influence, split, order):
