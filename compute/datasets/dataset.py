@@ -41,8 +41,9 @@ class Dataset:
             if len(array) == 0:
                 # Trials hold out part of the training split and score every
                 # test example, so neither split may be empty.
+                where = self.source.get("file") or self.source.get("folder") or self.name
                 raise DatasetError(
-                    f"{key} contains no images (shape {array.shape}); "
+                    f"dataset {where}: {key} contains no images (shape {array.shape}); "
                     "give both splits at least one example"
                 )
         if self.x_train.shape[1:] != self.x_test.shape[1:]:

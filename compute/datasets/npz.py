@@ -26,6 +26,13 @@ LAYOUTS = ("nhw", "nhwc", "nchw")
 CHANNEL_COUNTS = (1, 3)
 
 
+def truncated_zip(path: Path) -> bool:
+    """Return whether a file begins like a zip archive but lacks the directory at its end."""
+    with open(path, "rb") as handle:
+        start = handle.read(4)
+    return start == b"PK\x03\x04" and not zipfile.is_zipfile(path)
+
+
 def check_layout(layout: str | None) -> str | None:
     """Return the layout in lower case, or raise if it is not nhw, nhwc or nchw."""
     if layout is None:
@@ -141,8 +148,15 @@ def load_npz(path: str | Path, layout: str | None = None) -> Dataset:
     """
     path = Path(path)
     layout = check_layout(layout)
+    if path.is_dir():
+        raise DatasetError(f"npz dataset {path} is a folder; pass the .npz file as npz:PATH")
     if not path.is_file():
         raise DatasetError(f"npz dataset {path} not found; pass an existing file as npz:PATH")
+    if truncated_zip(path):
+        raise DatasetError(
+            f"{path} starts as a zip archive but its end is missing: the file is truncated "
+            "or damaged, so copy or save it again"
+        )
     if not zipfile.is_zipfile(path):
         # np.load would read a .npy file as one array, and for other files it
         # reports pickled data, which misleads.

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from compute.datasets.npz import truncated_zip
+
 INFLUENCE_FORMAT = "influence-matrix"
 PAIRS_FORMAT = "influence-pairs"
 CONSISTENCY_FORMAT = "consistency"
@@ -108,8 +110,15 @@ class EstimatesArchive:
 def open_archive(path: str | Path) -> EstimatesArchive:
     """Read every array of an npz file and detect its format from the keys."""
     path = Path(path)
+    if path.is_dir():
+        raise ImportFileError(f"estimates file {path} is a folder; pass the .npz file itself")
     if not path.is_file():
         raise ImportFileError(f"estimates file {path} not found")
+    if truncated_zip(path):
+        raise ImportFileError(
+            f"{path} starts as a zip archive but its end is missing: the file is truncated "
+            "or damaged, so copy or save it again"
+        )
     if not zipfile.is_zipfile(path):
         # np.load would read a .npy file as one array.
         raise ImportFileError(

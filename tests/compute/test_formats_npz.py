@@ -202,3 +202,27 @@ def test_npz_unknown_option(tmp_path):
         f"dataset spec '{spec}?skip_bad_files=1': unknown option 'skip_bad_files'; "
         "npz accepts: layout"
     )
+
+
+def test_npz_truncated_file_named(tmp_path):
+    spec, path = save(tmp_path)
+    with open(path, "rb") as file:
+        content = file.read()
+    with open(path, "wb") as file:
+        file.write(content[: len(content) // 2])
+
+    with pytest.raises(DatasetError, match="starts as a zip archive but its end is missing"):
+        load_dataset(spec)
+
+
+def test_npz_folder_named(tmp_path):
+    with pytest.raises(DatasetError, match=f"npz dataset {tmp_path} is a folder"):
+        load_dataset(f"npz:{tmp_path}")
+
+
+def test_npz_empty_test_split_names_file(tmp_path):
+    spec, path = save(tmp_path, x_test=np.zeros((0, 4, 4), np.uint8), y_test=np.zeros(0, np.int64))
+
+    with pytest.raises(DatasetError) as caught:
+        load_dataset(spec)
+    assert str(caught.value).startswith(f"dataset {path}: x_test contains no images")

@@ -387,3 +387,15 @@ def test_npy_file_rejected(tmp_path, small_dataset):
         np.save(file, np.full(10, 0.5))
     with pytest.raises(ImportFileError, match=r"is not an .npz archive \(not a zip file\)"):
         import_run(path, small_dataset, tmp_path / "run")
+
+
+def test_truncated_file_rejected(tmp_path, small_dataset):
+    path = save(tmp_path, labels=TRAIN_LABELS, scores=np.full(10, 0.5))
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(ImportFileError, match="starts as a zip archive but its end is missing"):
+        import_run(path, small_dataset, tmp_path / "run")
+
+
+def test_folder_rejected(tmp_path, small_dataset):
+    with pytest.raises(ImportFileError, match=f"estimates file {tmp_path} is a folder"):
+        import_run(tmp_path, small_dataset, tmp_path / "run")
