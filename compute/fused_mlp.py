@@ -23,10 +23,10 @@ import torch
 from compute.config import TrialConfig
 from compute.sgd import sgd_step
 
-# TODO: on digits (64-256-10) the engine reaches 40 to 50% of the peak, because
-# the compiled output layer runs far below it. On one core of a 2-core Xeon with
-# AVX-512, a model trains in 12.0 ms at 21 models per batch, and the output layer
-# takes 4.2 ms of that, at about 47 GFLOP/s against the core's 215.
+# TODO: on digits (64-256-10) the engine reaches 40 to 60% of the peak, because
+# the compiled output layer runs far below it: about 46 GFLOP/s on both a Xeon
+# core (peak 215) and a Zen 4 core (peak 110). On the Xeon, a model trains in
+# 12.0 ms at 21 models per batch, and the output layer takes 4.2 ms of that.
 
 # Layers whose output is narrower than this run their products transposed, because
 # MKL's batched product is slow when the output has few columns.
