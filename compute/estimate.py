@@ -119,12 +119,26 @@ def estimate(
     A complete run whose config is unchanged keeps the estimates it has.
     """
     run = RunDir(out)
+    _warn_about_empty_classes(dataset)
     with run.lock():
         stats = run_trials(config, dataset, run, execution, progress)
         if stats["trained"] == 0 and _estimates_current(run):
             logger.info("run %s is complete and its estimates are current", run.path)
             return run
         return _finish(run, stats, dataset)
+
+
+def _warn_about_empty_classes(dataset: Dataset) -> None:
+    """Log a warning naming the classes without training examples, which no model learns."""
+    counts = np.bincount(dataset.y_train, minlength=dataset.num_classes)
+    empty = [dataset.class_names[label] for label in np.flatnonzero(counts == 0)]
+    if empty:
+        logger.warning(
+            "%d class(es) have no training examples, so no model learns them and their "
+            "test examples are misclassified in nearly every trial: %s",
+            len(empty), ", ".join(repr(name) for name in empty[:10])
+            + (", ..." if len(empty) > 10 else ""),
+        )
 
 
 def _estimates_current(run: RunDir) -> bool:

@@ -126,6 +126,19 @@ def test_single_test_label_warns_accuracy_uninformative(caplog):
     assert [record.getMessage() for record in caplog.records] == [expected]
 
 
+def test_class_without_training_examples_warns(digits, tmp_path, caplog):
+    extra = type(digits)(
+        name=digits.name, x_train=digits.x_train, y_train=digits.y_train,
+        x_test=digits.x_test, y_test=digits.y_test, class_names=[*digits.class_names, "extra"],
+    )
+    config = TrialConfig(dataset="digits", hidden=(32,), trials=8, epochs=1, shard_size=8)
+    with caplog.at_level(logging.WARNING, logger="compute.estimate"):
+        estimate(config, extra, tmp_path / "run", Execution(workers=1))
+
+    assert "1 class(es) have no training examples" in caplog.text
+    assert "nearly every trial: 'extra'" in caplog.text
+
+
 def test_learning_models_do_not_warn(digits, tmp_path, caplog):
     config = TrialConfig(dataset="digits", hidden=(32,), trials=8, epochs=2, shard_size=8)
     with caplog.at_level(logging.WARNING, logger="compute.estimate"):
