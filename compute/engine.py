@@ -280,12 +280,7 @@ def run_trials(
     )
     cpu_matmul, stored_libraries = _library_for_run(execution.cpu_matmul, device, run)
     libraries = sorted({*stored_libraries, cpu_matmul})
-    if len(libraries) > 1:
-        logger.warning(
-            "run %s: stored trials were trained with %s products and the pending ones use "
-            "%s, so its estimates differ from an uninterrupted run's by float32 rounding",
-            run.path, " and ".join(stored_libraries), cpu_matmul,
-        )
+    previous = run.read_manifest().get("execution") if run.exists() else None
     run.start(config, dataset, {**asdict(execution), "workers": workers,
                                 "models_per_batch": per_batch, "cpu_matmul": cpu_matmul,
                                 "cpu_matmul_libraries": libraries})
@@ -293,6 +288,17 @@ def run_trials(
     shards = shard_ranges(config.trials, config.shard_size)
     finished = run.finished_shards()
     pending = [shard for shard in shards if shard[0] not in finished]
+    if not pending and previous is not None:
+        # Nothing trains, so the record of how the trials were trained stays as it was.
+        manifest = run.read_manifest()
+        manifest["execution"] = previous
+        run.write_manifest(manifest)
+    elif len(libraries) > 1:
+        logger.warning(
+            "run %s: stored trials were trained with %s products and the pending ones use "
+            "%s, so its estimates differ from an uninterrupted run's by float32 rounding",
+            run.path, " and ".join(stored_libraries), cpu_matmul,
+        )
     done = sum(stop - start for number, start, stop in shards if number in finished)
     logger.info(
         "run %s: %d of %d trials already stored, %d shard(s) to train on %s with %d "

@@ -11,8 +11,9 @@ from backend.store.load import delete_stored_run, stored_runs
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "db", help="manage the database schema",
-        description="Manage the schema of the Longtail database (Alembic migrations).",
+        "db", help="manage the database: its schema and its runs",
+        description="Upgrade the schema of the Longtail database (Alembic migrations), "
+        "list its runs, or delete one.",
     )
     actions = parser.add_subparsers(dest="db_action", required=True, metavar="ACTION")
     upgrade = actions.add_parser(
@@ -55,7 +56,7 @@ def run_upgrade(args: argparse.Namespace) -> int:
 
 def run_list(args: argparse.Namespace) -> int:
     quiet_alembic()
-    engine = open_database(args.db)
+    engine = open_database(args.db, must_exist=True)
     try:
         runs = stored_runs(engine)
     finally:
@@ -77,7 +78,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_delete(args: argparse.Namespace) -> int:
     quiet_alembic()
-    engine = open_database(args.db)
+    engine = open_database(args.db, must_exist=True)
     try:
         examples = delete_stored_run(engine, args.name)
     finally:

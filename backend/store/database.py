@@ -129,8 +129,35 @@ def downgrade(engine: Engine, revision: str) -> None:
     command.downgrade(alembic_config(engine), revision)
 
 
-def open_database(url: str = DEFAULT_URL) -> Engine:
-    """Create the engine for `url`, upgrade its schema to the newest migration, return it."""
+def check_lasting(url: str, must_exist: bool = False) -> None:
+    """Raise DatabaseError for a SQLite URL whose data would not outlive the command.
+
+    That is an in-memory database (`sqlite://`, `sqlite:///`, `:memory:`), which a
+    command would fill and then drop. With `must_exist`, a SQLite file that does
+    not exist yet is rejected too, so that a mistyped path is not created empty.
+    """
+    parsed = parse_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return
+    database = parsed.database or ""
+    if database in ("", ":memory:") or parsed.query.get("mode") == "memory":
+        raise DatabaseError(
+            f"{describe_url(url)} is an in-memory SQLite database, which is gone when the "
+            "command ends; pass a file, such as sqlite:///longtail.db"
+        )
+    if must_exist and not Path(database).exists():
+        raise DatabaseError(
+            f"SQLite database file {database} not found; check the path ('longtail load' "
+            "creates the database)"
+        )
+
+
+def open_database(url: str = DEFAULT_URL, must_exist: bool = False) -> Engine:
+    """Create the engine for `url`, upgrade its schema to the newest migration, return it.
+
+    `must_exist` rejects a SQLite file that does not exist, instead of creating it.
+    """
+    check_lasting(url, must_exist)
     engine = create_database_engine(url)
     try:
         before = current_revision(engine)

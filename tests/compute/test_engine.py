@@ -266,3 +266,16 @@ def test_resume_with_other_library_recorded(digits, tmp_path, caplog):
     assert execution["cpu_matmul"] == "onednn"
     assert execution["cpu_matmul_libraries"] == ["default", "onednn"]
     assert "stored trials were trained with default products" in caplog.text
+
+
+@pytest.mark.skipif(
+    not (measure()["onednn_available"] and measure()["onednn_exact"]),
+    reason="oneDNN does not compute float32 products exactly here",
+)
+def test_complete_rerun_keeps_library_record(digits, tmp_path, caplog):
+    run = estimate(SMALL, digits, tmp_path / "run", Execution(workers=1, cpu_matmul="default"))
+    before = run.read_manifest()["execution"]
+    estimate(SMALL, digits, tmp_path / "run", Execution(workers=2, cpu_matmul="onednn"))
+
+    assert run.read_manifest()["execution"] == before
+    assert "stored trials were trained with" not in caplog.text

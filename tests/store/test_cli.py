@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from tests.conftest import run_longtail
 from tests.store.db_state import database_state
@@ -159,3 +160,26 @@ def test_relative_dataset_path_then_moved_data(tmp_path, digits):
     assert other.returncode == 2
     assert f"dataset 'digits' is not the data of run {work / 'run'}" in other.stderr
     assert "run 'run' loaded into" in loaded.stdout
+
+
+@pytest.mark.parametrize("url", ["sqlite:///", "sqlite://", "sqlite:///:memory:"])
+def test_in_memory_database_rejected(tmp_path, url):
+    result = run_longtail(
+        "estimate", "--dataset", "digits", "--trials", "8", "--epochs", "1",
+        "--out", str(tmp_path / "run"), "--db", url, check=False,
+    )
+
+    assert result.returncode == 2
+    assert "is an in-memory SQLite database, which is gone when the command ends" in (
+        result.stderr
+    )
+    assert not (tmp_path / "run").exists()
+
+
+def test_db_runs_missing_file_not_created(tmp_path):
+    path = tmp_path / "typo.db"
+    result = run_longtail("db", "runs", "--db", f"sqlite:///{path}", check=False)
+
+    assert result.returncode == 2
+    assert f"SQLite database file {path} not found" in result.stderr
+    assert not path.exists()
