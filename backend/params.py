@@ -67,6 +67,9 @@ SameClass = Annotated[bool, Query(
 )]
 Limit = Annotated[int, Query(ge=0, le=MAX_LIMIT, description="Number of items to return.")]
 InfluenceLimit = Annotated[int, Query(ge=0, le=MAX_LIMIT, description="Number of pairs.")]
+PageInfluenceLimit = Annotated[int, Query(
+    ge=1, le=MAX_LIMIT, description="Influences listed each way on an example page."
+)]
 InfluenceOrder = Annotated[Literal["desc", "asc"], Query(
     description="desc: highest influence first; asc: lowest (most negative) first."
 )]

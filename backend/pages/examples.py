@@ -8,13 +8,14 @@ from backend import urls
 from backend.deps import RunDep, SessionDep
 from backend.pages.rendering import render
 from backend.params import (
+    MAX_LIMIT,
     GallerySort,
-    InfluenceLimit,
     LabelPath,
     MemMax,
     MemMin,
     Order,
     Page,
+    PageInfluenceLimit,
     PerPage,
     TestIndex,
     TrainIndex,
@@ -65,13 +66,12 @@ def _example_page(
     lowest = read_influences(session, run, split, index, limit, "asc")
     page = urls.example_page(run.name, split, index)
     json_url = urls.with_query(f"/api{page}/influences", limit=limit)
-    # A list cut at the limit offers the rest of the exactly ranked influences.
-    more_url = (
-        urls.with_query(page, limit=influences.exact_count)
-        if influences.exact_count > limit else None
-    )
+    # A list cut at the limit offers the rest of the exactly ranked influences, up
+    # to the most a page lists.
+    more = min(influences.exact_count, MAX_LIMIT)
+    more_url = urls.with_query(page, limit=more) if more > limit else None
     return render(
-        request, template, influences, json_url, run=run, more_url=more_url,
+        request, template, influences, json_url, run=run, more_url=more_url, more=more,
         negative=[item for item in lowest.influences if item.infl < 0],
     )
 
@@ -79,7 +79,7 @@ def _example_page(
 @router.get("/runs/{run}/train/{index}")
 def train_example_page(
     request: Request, session: SessionDep, run: RunDep, index: TrainIndex,
-    limit: InfluenceLimit = PAGE_INFLUENCES,
+    limit: PageInfluenceLimit = PAGE_INFLUENCES,
 ):
     return _example_page(request, session, run, "train", index, "train_example.html", limit)
 
@@ -87,6 +87,6 @@ def train_example_page(
 @router.get("/runs/{run}/test/{index}")
 def test_example_page(
     request: Request, session: SessionDep, run: RunDep, index: TestIndex,
-    limit: InfluenceLimit = PAGE_INFLUENCES,
+    limit: PageInfluenceLimit = PAGE_INFLUENCES,
 ):
     return _example_page(request, session, run, "test", index, "test_example.html", limit)

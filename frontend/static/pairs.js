@@ -173,9 +173,16 @@
     return formatNumber(value, 6);
   }
 
-  function onSliderInput() {
-    thresholds.mem = Number(controls.mem.value);
-    thresholds.infl = Number(controls.infl.value);
+  // Only the moved slider sets its threshold, so the other keeps a value from a link.
+  function onSliderInput(event) {
+    const slider = event.target;
+    let value = Number(slider.value);
+    // The influence slider's lowest step is the run's floor rounded up to 0.01;
+    // there the threshold is the floor itself, the lowest that the run stores.
+    if (slider === controls.infl && value === Number(slider.min)) {
+      value = Math.min(value, Number(slider.dataset.floor));
+    }
+    thresholds[slider === controls.mem ? "mem" : "infl"] = value;
     scheduleRefresh(dragging ? "replace" : "push");
     dragging = true;
   }

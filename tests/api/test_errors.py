@@ -142,3 +142,15 @@ def test_empty_label_means_every_class(client):
 
     assert blank.status_code == 200, blank.text
     assert blank.json()["summary"] == absent.json()["summary"]
+
+
+@pytest.mark.parametrize("query, words", [
+    ("limit=0", "greater than or equal to 1"),
+    ("limit=1001", "less than or equal to 1000"),
+])
+def test_example_page_limit_out_of_range(client, query, words):
+    response = client.get(f"/runs/{RUN}/test/0?{query}")
+
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("text/html")
+    assert words in response.text

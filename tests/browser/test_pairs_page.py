@@ -59,6 +59,18 @@ def test_link_threshold_kept_between_steps(page, run_name):
     assert "infl_threshold=0.155" in page.locator("#csv-link").get_attribute("href")
 
 
+def test_moving_one_slider_keeps_other_threshold(page, run_name):
+    page.goto(f"/runs/{run_name}/pairs?mem_threshold=0.1&infl_threshold=0.155")
+    expect(page.locator("body[data-ready=true]")).to_be_attached()
+
+    with page.expect_response(lambda response: "/api/runs/" in response.url):
+        set_slider(page, "#mem-threshold", 0.2)
+
+    query = parse_qs(urlparse(page.url).query)
+    assert query["mem_threshold"] == ["0.2"]
+    assert query["infl_threshold"] == ["0.155"]
+
+
 def test_class_filter_follows_url(page, run_name):
     page.goto(f"/runs/{run_name}/pairs?mem_threshold=0&infl_threshold=0.05")
     expect(page.locator("body[data-ready=true]")).to_be_attached()
