@@ -36,8 +36,8 @@ def _class_index(value):
     """
     if isinstance(value, str) and not value.isdigit():
         raise ValueError(
-            "labels are class indices such as 3 (GET /api/runs/{run} lists each class's "
-            "label and name)"
+            "labels are class indices such as 3 (the run's JSON, GET /api/runs/NAME, lists "
+            "each class's label and name)"
         )
     return value
 
@@ -78,9 +78,10 @@ Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip fi
 Order = Annotated[Literal["desc", "asc"], Query(
     description="desc: highest first; asc: lowest first."
 )]
-GallerySort = Annotated[Literal["mem", "consistency"], Query(
+GallerySort = Annotated[Literal["mem", "consistency"] | None, Query(
     description="The estimate to sort by: mem, or the consistency score, which imported "
-    "scores may have without mem. A mem range applies in either case."
+    "scores may have without mem. Absent: mem, or the consistency score for a run "
+    "without any mem. A mem range applies in either case."
 )]
 
 

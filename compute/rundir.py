@@ -34,7 +34,7 @@ except ImportError:  # Windows
     fcntl = None
 
 from compute.config import TrialConfig
-from compute.datasets import Dataset, load_dataset
+from compute.datasets import Dataset, DatasetError, load_dataset
 
 logger = logging.getLogger(__name__)
 
@@ -300,7 +300,15 @@ class RunDir:
         """
         manifest = self.read_manifest()
         stored = manifest["config"]["dataset"]
-        dataset = load_dataset(spec or stored)
+        try:
+            dataset = load_dataset(spec or stored)
+        except DatasetError as error:
+            if spec is not None:
+                raise
+            raise DatasetError(
+                f"{error}; if the data of run {self.path} has moved, pass its new place "
+                "with 'longtail load RUN_DIR --dataset SPEC'"
+            ) from error
         if dataset.fingerprint() != manifest["dataset"]["fingerprint"]:
             if spec is not None and spec != stored:
                 raise RunDirError(

@@ -67,7 +67,7 @@ def read_class_gallery(
     mem_max: MemMax = None,
     page: Page = 1,
     per_page: PerPage = 60,
-    sort: GallerySort = "mem",
+    sort: GallerySort = None,
 ) -> GalleryPublic:
     """List one page of a class's training examples sorted by mem or consistency score."""
     return read_gallery(session, run, label, order, mem_min, mem_max, page, per_page, sort)

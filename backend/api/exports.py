@@ -61,11 +61,14 @@ def export_gallery(
     order: Order = "desc",
     mem_min: MemMin = None,
     mem_max: MemMax = None,
-    sort: GallerySort = "mem",
+    sort: GallerySort = None,
 ) -> StreamingResponse:
     """Export every training example of a gallery (all pages) as CSV."""
-    # Validates label and range with the gallery's own rules before streaming starts.
-    read_gallery(session, run, label, order, mem_min, mem_max, page=1, per_page=1, sort=sort)
+    # Validates label and range with the gallery's own rules before streaming starts,
+    # and resolves the default sort.
+    sort = read_gallery(
+        session, run, label, order, mem_min, mem_max, page=1, per_page=1, sort=sort
+    ).sort
     rows = session.execute(
         select(*(getattr(Example, column) for column in GALLERY_COLUMNS))
         .where(*gallery_filters(run, label, mem_min, mem_max, sort))

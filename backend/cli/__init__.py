@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
 
 # Advice printed after an interrupt, for the commands that have one.
 RESUME_HINTS = {
-    "estimate": "rerun the same command to resume",
+    "estimate": "rerun the same command to resume; after a larger --trials, the previous "
+    "count gives the extension up",
     "load": "the load is one transaction, so nothing was stored; rerun the same command",
     "import": "the database is unchanged; delete the run directory that the import "
     "started (its --out) and run the same command again",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
 import re
 from pathlib import Path
@@ -48,8 +49,15 @@ def register(subparsers) -> None:
 
 
 def default_out(name: str) -> Path:
-    """Return runs/imported/NAME, with characters other than letters, digits, '.-_' as '_'."""
-    return Path("runs") / "imported" / re.sub(r"[^A-Za-z0-9._-]", "_", name)
+    """Return runs/imported/NAME, one folder per name.
+
+    Characters other than letters, digits and '.-_' become '_', and a name that
+    needed that gets a short hash of itself, so that 'a b' and 'a_b' differ.
+    """
+    folder = re.sub(r"[^A-Za-z0-9._-]", "_", name)
+    if folder != name:
+        folder += "-" + hashlib.sha256(name.encode()).hexdigest()[:8]
+    return Path("runs") / "imported" / folder
 
 
 def run(args: argparse.Namespace) -> int:

@@ -40,9 +40,10 @@ def gallery_page(
     mem_max: MemMax = None,
     page: Page = 1,
     per_page: PerPage = 60,
-    sort: GallerySort = "mem",
+    sort: GallerySort = None,
 ):
     gallery = read_gallery(session, run, label, order, mem_min, mem_max, page, per_page, sort)
+    sort = gallery.sort
     state = {"sort": sort, "order": order, "mem_min": mem_min, "mem_max": mem_max,
              "per_page": per_page}
     base = f"{urls.run_page(run.name)}/classes/{label}"

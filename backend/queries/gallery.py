@@ -37,6 +37,14 @@ def gallery_filters(
     return filters
 
 
+def _has_mem(session: Session, run: Run) -> bool:
+    return session.scalar(
+        select(Example.index).where(
+            Example.run_id == run.id, Example.split == "train", Example.mem.is_not(None)
+        ).limit(1)
+    ) is not None
+
+
 def read_gallery(
     session: Session,
     run: Run,
@@ -46,13 +54,15 @@ def read_gallery(
     mem_max: float | None = None,
     page: int = 1,
     per_page: int = 60,
-    sort: str = "mem",
+    sort: str | None = None,
 ) -> GalleryPublic:
     """Return one page of a class's training examples with mem in [mem_min, mem_max].
 
     They are sorted by `sort`, mem or consistency, and those without it are counted
-    as missing.
+    as missing. None sorts by mem, or by consistency for a run without any mem.
     """
+    if sort is None:
+        sort = "mem" if _has_mem(session, run) else "consistency"
     class_name = check_label(run, label)
     if mem_min is not None and mem_max is not None and mem_min > mem_max:
         raise ApiError(

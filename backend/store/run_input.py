@@ -51,7 +51,8 @@ def read_run_input(path: str | Path, dataset_spec: str | None = None) -> RunInpu
     if not manifest.get("complete"):
         raise LoadError(
             f"run {run.path} is not finished (its manifest has complete: false); "
-            "rerun the same 'longtail estimate' command to finish it, then load it"
+            "rerun the same 'longtail estimate' command to finish it, then load it (after "
+            "an interrupted extension, the previous --trials gives the extension up)"
         )
 
     # Reading every shard proves that the trials behind the estimates are intact.

@@ -6,12 +6,15 @@ spend most of its time importing PyTorch.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import numpy as np
 import pytest
 from sqlalchemy import select
 
 from backend.cli import main
+from backend.cli.import_command import default_out
 from backend.store.database import create_database_engine
 from backend.store.models import Example, Influence, Run
 from compute.rundir import RunDir
@@ -134,6 +137,13 @@ def test_import_invalid_name_writes_nothing(
     assert list(work.iterdir()) == []
 
 
+def test_default_folders_differ_per_name():
+    folders = {default_out(name) for name in ("a b", "a_b", "?x", "#x")}
+
+    assert len(folders) == 4
+    assert default_out("a_b") == Path("runs/imported/a_b")
+
+
 def test_import_into_finished_run_names_its_load(
     tmp_path, small_dataset, database_url, capsys
 ):
@@ -185,10 +195,8 @@ def test_imported_scores_counted_on_run_page(tmp_path, small_dataset, database_u
     )
     with serve_in_thread(database_url) as base:
         page = httpx.get(f"{base}/runs/scores").text
-        by_mem = httpx.get(f"{base}/runs/scores/classes/1").text
-        gallery = httpx.get(
-            f"{base}/api/runs/scores/classes/1/examples", params={"sort": "consistency"}
-        ).json()
+        by_mem = httpx.get(f"{base}/runs/scores/classes/1", params={"sort": "mem"}).text
+        gallery = httpx.get(f"{base}/api/runs/scores/classes/1/examples").json()
 
     assert code == 0
     for label in range(3):
@@ -196,6 +204,7 @@ def test_imported_scores_counted_on_run_page(tmp_path, small_dataset, database_u
         assert f"{count} train, {count} without mem" in page
         assert f"/runs/scores/classes/{label}?sort=consistency" in page
     assert "Sort by consistency score</a> to see them" in by_mem
+    assert gallery["sort"] == "consistency"
     assert gallery["total"] == int((TRAIN_LABELS == 1).sum())
     assert gallery["missing"] == 0
     scores = [example["consistency"] for example in gallery["examples"]]

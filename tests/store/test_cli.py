@@ -157,6 +157,9 @@ def test_relative_dataset_path_then_moved_data(tmp_path, digits):
     assert stored == f"npz:{work / 'small.npz'}"
     assert missing.returncode == 2
     assert "not found" in missing.stderr
+    assert "has moved, pass its new place with 'longtail load RUN_DIR --dataset SPEC'" in (
+        missing.stderr
+    )
     assert other.returncode == 2
     assert f"dataset 'digits' is not the data of run {work / 'run'}" in other.stderr
     assert "run 'run' loaded into" in loaded.stdout
