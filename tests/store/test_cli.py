@@ -35,6 +35,7 @@ def test_load_command_second_load_and_replace(database_url, synthetic_run):
 
 
 def test_db_runs_and_delete(database_url, synthetic_run):
+    run_longtail("db", "upgrade", "--db", database_url)
     empty = run_longtail("db", "runs", "--db", database_url)
     run_longtail("load", str(synthetic_run), "--db", database_url, "--name", "first")
     run_longtail("load", str(synthetic_run), "--db", database_url, "--name", "second")
