@@ -31,6 +31,16 @@ DEFAULT_INFL_THRESHOLD = 0.15
 HISTOGRAM_BINS = 20
 
 
+def influence_cut(threshold: float) -> float:
+    """Return an influence threshold as the float32 value that stored influences meet.
+
+    Influences are float32 estimates, so 1/50 is stored as 0.0199999996. The load
+    keeps it at a floor of 0.02, compared in float32, and a selection at 0.02
+    must select it too.
+    """
+    return float(np.float32(threshold))
+
+
 def default_selection(run: Run) -> SelectionThresholds:
     """Return the run's default selection: Feldman & Zhang's thresholds, raised to its floor.
 
@@ -52,7 +62,7 @@ def check_selection(run: Run, selection: SelectionThresholds) -> None:
     if selection.label is not None:
         check_label(run, selection.label, status=422)
     floor = run.influence_floor
-    if selection.infl_threshold < floor:
+    if influence_cut(selection.infl_threshold) < influence_cut(floor):
         raise ApiError(
             422,
             f"infl_threshold {selection.infl_threshold} is below {floor}, the lowest "
@@ -66,7 +76,7 @@ def check_selection(run: Run, selection: SelectionThresholds) -> None:
 def selection_filters(run: Run, selection: SelectionThresholds) -> list:
     filters = [
         Influence.run_id == run.id,
-        Influence.infl >= selection.infl_threshold,
+        Influence.infl >= influence_cut(selection.infl_threshold),
         Influence.train_mem >= selection.mem_threshold,
     ]
     if selection.same_class:
@@ -79,7 +89,8 @@ def selection_filters(run: Run, selection: SelectionThresholds) -> list:
 def _selection(session: Session, run: Run, selection: SelectionThresholds):
     influences = run_influences(session, run)
     positions = influences.select(
-        selection.mem_threshold, selection.infl_threshold, selection.label, selection.same_class
+        selection.mem_threshold, influence_cut(selection.infl_threshold), selection.label,
+        selection.same_class,
     )
     return influences, positions
 
@@ -185,7 +196,7 @@ def read_pair(session: Session, run: Run, train_index: int, test_index: int) -> 
     selected = (
         row.train_mem is not None
         and row.train_mem >= default.mem_threshold
-        and row.infl >= default.infl_threshold
+        and row.infl >= influence_cut(default.infl_threshold)
         and row.train_label == row.test_label
     )
     return PairDetailPublic(

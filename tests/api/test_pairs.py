@@ -127,6 +127,22 @@ def test_pairs_page_carries_state(client, run_name):
     assert '<option value="3" selected>' in response.text
 
 
+def test_threshold_compared_in_float32(client, run_name, matrices):
+    # A threshold a quarter float32 step above a stored influence still rounds to it
+    # in float32, as 0.02 does to the stored 1/50. That influence is selected, as the
+    # load, which compares in float32, kept it.
+    _, infl, _ = matrices
+    value = np.sort(infl[infl >= 0.1])[0]
+    threshold = float(value) + float(np.spacing(value)) / 4
+    params = {"mem_threshold": -1, "infl_threshold": threshold, "same_class": False, "limit": 0}
+    body = client.get(f"/api/runs/{run_name}/pairs", params=params).json()
+
+    assert np.float32(threshold) == value
+    assert threshold > float(value)
+    assert body["summary"] == expected_summary(matrices, -1, threshold, same_class=False)
+    assert body["summary"]["pairs"] == int((infl >= value).sum())
+
+
 @pytest.fixture(scope="module")
 def high_floor_server(digits_run, tmp_path_factory):
     """A server on a SQLite database whose digits run keeps influences from 0.3 up."""
