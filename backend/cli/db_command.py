@@ -66,7 +66,9 @@ def run_list(args: argparse.Namespace) -> int:
         return 0
     header = ("name", "dataset", "model", "trials", "train", "test", "floor", "loaded (UTC)")
     rows = [header] + [
-        (run.name, run.dataset_name, run.model, str(run.trials), str(run.n_train),
+        # A name with a space is quoted, so that it reads as one column.
+        (repr(run.name) if any(char.isspace() for char in run.name) else run.name,
+         run.dataset_name, run.model, str(run.trials), str(run.n_train),
          str(run.n_test), f"{run.influence_floor:g}", f"{run.loaded_at:%Y-%m-%d %H:%M}")
         for run in runs
     ]

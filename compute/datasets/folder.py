@@ -210,13 +210,14 @@ def conform(image: np.ndarray, channels: int, size: tuple[int, int]) -> tuple[np
 def load_folder(
     path: str | Path,
     skip_bad_files: bool = False,
-    test_fraction: float = DEFAULT_TEST_FRACTION,
-    seed: int = DEFAULT_SPLIT_SEED,
+    test_fraction: float | None = None,
+    seed: int | None = None,
     size: tuple[int, int] | None = None,
 ) -> Dataset:
     """Load an image folder; see the module docstring for layouts and conversions.
 
-    `test_fraction` and `seed` set the stratified split of a folder without test/.
+    `test_fraction` and `seed` set the stratified split of a folder without test/
+    (default 0.2 and 0); a folder with test/ ignores them, with a warning.
     `size` (height, width) replaces the most common size as the target size.
     """
     folder = Path(path)
@@ -250,10 +251,17 @@ def load_folder(
         "ignored_files": listing.ignored,
     }
     if listing.layout == "split":
+        test_fraction = DEFAULT_TEST_FRACTION if test_fraction is None else test_fraction
+        seed = DEFAULT_SPLIT_SEED if seed is None else seed
         x_all, y_all = arrays["all"]
         train, test = stratified_split(y_all, float(test_fraction), seed)
         source.update(test_fraction=float(test_fraction), split_seed=seed)
         arrays = {"train": (x_all[train], y_all[train]), "test": (x_all[test], y_all[test])}
+    elif test_fraction is not None or seed is not None:
+        logger.warning(
+            "%s has train/ and test/ folders, so its split options (test_fraction, seed) "
+            "are ignored; remove them from the dataset spec", folder,
+        )
 
     for split, (images, _) in arrays.items():
         if images is None or not len(images):

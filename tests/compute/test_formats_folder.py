@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -30,6 +32,16 @@ def test_folder_train_test_layout(tmp_path):
     assert dataset.source["layout"] == "train/test"
     # train/cat/001.png is class 1, image 1: channel 1 is 40 + 7 and channel 2 is 255 - 47.
     assert dataset.x_train[4, 0, 0].tolist() == [0, 47, 208]
+
+
+def test_folder_split_options_ignored_with_test_folder(tmp_path, caplog):
+    write_split_folder(tmp_path, train=3, test=2)
+    with caplog.at_level(logging.WARNING, logger="compute.datasets.folder"):
+        with_options = load_dataset(f"folder:{tmp_path}?test_fraction=0.5&seed=3")
+    plain = load_dataset(f"folder:{tmp_path}")
+
+    assert with_options.fingerprint() == plain.fingerprint()
+    assert f"{tmp_path} has train/ and test/ folders, so its split options" in caplog.text
 
 
 def test_folder_grayscale_one_channel(tmp_path):
