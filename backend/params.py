@@ -29,10 +29,10 @@ def _empty_as_none(value):
 
 
 def _class_index(value):
-    """Return a label as the digits of a class index, or raise ValueError naming the rule.
+    """Return a label that is written as a class index, or raise ValueError naming the rule.
 
-    Labels in links are class indices (0 to K-1); a class name such as 'cat', or
-    a number such as 3.0, is rejected rather than read as a guess.
+    Labels in links are class indices, 0 to K-1. A class name such as 'cat', or a
+    number such as 3.0, is rejected rather than read as a guess.
     """
     if isinstance(value, str) and not value.isdigit():
         raise ValueError(

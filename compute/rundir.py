@@ -392,9 +392,9 @@ class RunDir:
         return numbers
 
     def _shard_mismatched(self, number: int, config: dict) -> bool:
-        """Return whether a readable shard contains other than its range's trial count.
+        """Return whether a readable shard's trial count differs from its range's in the run.
 
-        A shard written for a larger count that was given up contains more.
+        A shard written for a larger count that was given up contains more trials.
         """
         size = int(config["shard_size"])
         expected = min(size, int(config["trials"]) - number * size)
@@ -485,12 +485,10 @@ class RunDir:
         `iter_influence_rows` instead.
         """
         if self.influence_pairs_path.is_file():
-            blocks = list(self.iter_influence_rows())
-            shape = self._read_influence_pairs()[0]
-            if not blocks:
-                return np.zeros(shape, np.float32), np.zeros(shape, np.float32)
-            return (np.concatenate([block[1] for block in blocks]),
-                    np.concatenate([block[2] for block in blocks]))
+            shape, train, test, values = self._read_influence_pairs()
+            infl = np.full(shape, np.nan, dtype=np.float32)
+            infl[train, test] = values
+            return infl, np.full(shape, np.nan, dtype=np.float32)
         arrays = []
         for name in (INFLUENCE, INFLUENCE_SE):
             path = self.path / name
@@ -532,7 +530,6 @@ class RunDir:
                 blocks = [_read_rows(path, handle, rows, n_test, start)
                           for path, handle in zip(paths, handles)]
                 yield start, blocks[0], blocks[1]
-
 
     @property
     def influence_pairs_path(self) -> Path:

@@ -87,6 +87,7 @@ def read_run_overview(session: Session, run: Run) -> RunOverviewPublic:
         )
         for run_class in public.classes
     ]
+    default = default_selection(run)
     return RunOverviewPublic(
         run=public,
         missing_mem=sum(missing.values()),
@@ -94,6 +95,6 @@ def read_run_overview(session: Session, run: Run) -> RunOverviewPublic:
             [(number, count) for _, number, count in rows], MEM_LOW, MEM_HIGH, MEM_BINS
         ),
         class_histograms=class_histograms,
-        default_selection=default_selection(run),
-        default_summary=summarize_selection(session, run, default_selection(run)),
+        default_selection=default,
+        default_summary=summarize_selection(session, run, default),
     )

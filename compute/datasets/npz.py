@@ -26,11 +26,16 @@ LAYOUTS = ("nhw", "nhwc", "nchw")
 CHANNEL_COUNTS = (1, 3)
 
 
-def truncated_zip(path: Path) -> bool:
-    """Return whether a file begins like a zip archive but lacks the directory at its end."""
+def truncated_zip_message(path: Path) -> str | None:
+    """Return an error message if a file begins like a zip archive but lacks its end, else None."""
     with open(path, "rb") as handle:
         start = handle.read(4)
-    return start == b"PK\x03\x04" and not zipfile.is_zipfile(path)
+    if start != b"PK\x03\x04" or zipfile.is_zipfile(path):
+        return None
+    return (
+        f"{path} starts as a zip archive but its end is missing: the file is truncated or "
+        "damaged, so copy or save it again"
+    )
 
 
 def check_layout(layout: str | None) -> str | None:
@@ -152,11 +157,9 @@ def load_npz(path: str | Path, layout: str | None = None) -> Dataset:
         raise DatasetError(f"npz dataset {path} is a folder; pass the .npz file as npz:PATH")
     if not path.is_file():
         raise DatasetError(f"npz dataset {path} not found; pass an existing file as npz:PATH")
-    if truncated_zip(path):
-        raise DatasetError(
-            f"{path} starts as a zip archive but its end is missing: the file is truncated "
-            "or damaged, so copy or save it again"
-        )
+    truncated = truncated_zip_message(path)
+    if truncated:
+        raise DatasetError(truncated)
     if not zipfile.is_zipfile(path):
         # np.load would read a .npy file as one array, and for other files it
         # reports pickled data, which misleads.

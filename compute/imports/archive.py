@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from compute.datasets.npz import truncated_zip
+from compute.datasets.npz import truncated_zip_message
 
 INFLUENCE_FORMAT = "influence-matrix"
 PAIRS_FORMAT = "influence-pairs"
@@ -114,11 +114,9 @@ def open_archive(path: str | Path) -> EstimatesArchive:
         raise ImportFileError(f"estimates file {path} is a folder; pass the .npz file itself")
     if not path.is_file():
         raise ImportFileError(f"estimates file {path} not found")
-    if truncated_zip(path):
-        raise ImportFileError(
-            f"{path} starts as a zip archive but its end is missing: the file is truncated "
-            "or damaged, so copy or save it again"
-        )
+    truncated = truncated_zip_message(path)
+    if truncated:
+        raise ImportFileError(truncated)
     if not zipfile.is_zipfile(path):
         # np.load would read a .npy file as one array.
         raise ImportFileError(
